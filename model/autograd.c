@@ -1,0 +1,63 @@
+/* autograd.c: the tape. Ops append nodes as they run; backward walks them in reverse. */
+#include "model/autograd.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void graph_init(Graph *g, size_t arena_bytes, int max_nodes)
+{
+    memset(g, 0, sizeof *g);
+    arena_init(&g->arena, arena_bytes, "step");
+    g->cap_nodes = max_nodes;
+    g->nodes = xcalloc((size_t)max_nodes, sizeof(Node));
+    g->record = 1;
+}
+
+void graph_free(Graph *g)
+{
+    arena_free(&g->arena);
+    free(g->nodes);
+    memset(g, 0, sizeof *g);
+}
+
+void graph_reset(Graph *g)
+{
+    arena_reset(&g->arena);
+    g->n_nodes = 0;
+}
+
+Tensor *graph_output(Graph *g, int ndim, const int *shape, int needs_grad)
+{
+    return tensor_new(&g->arena, ndim, shape, g->record && needs_grad);
+}
+
+Tensor *graph_constant(Graph *g, int ndim, const int *shape)
+{
+    return tensor_new(&g->arena, ndim, shape, 0);
+}
+
+Node *graph_node(Graph *g, const char *op, BackwardFn bw, Tensor *out)
+{
+    SL_CHECK(g->n_nodes < g->cap_nodes, "tape overflow: more than %d nodes (op %s)",
+             g->cap_nodes, op);
+    Node *n = &g->nodes[g->n_nodes++];
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->backward = bw;
+    n->out = out;
+    return n;
+}
+
+void graph_require_grad(Graph *g, Tensor *t)
+{
+    if (!t->grad) t->grad = arena_alloc(&g->arena, t->size * sizeof(float));
+}
+
+void graph_backward(Graph *g, Tensor *loss)
+{
+    SL_CHECK(loss->size == 1, "graph_backward: loss must be a scalar, has %zu elements", loss->size);
+    SL_CHECK(loss->grad, "graph_backward: the loss has no gradient (nothing requires one, or "
+             "the graph is not recording)");
+    loss->grad[0] += 1.0f;
+    for (int i = g->n_nodes - 1; i >= 0; i--) g->nodes[i].backward(&g->nodes[i]);
+}

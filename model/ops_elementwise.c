@@ -1,0 +1,231 @@
+/* ops_elementwise.c: add/sub/mul with row broadcasting, scale, activations, the head gate. */
+#include "model/autograd.h"
+
+#include <math.h>
+
+/* Big enough that an OpenMP fork pays for itself. */
+#define PAR_MIN 32768
+
+static int is_row_of(const Tensor *b, const Tensor *a)
+{
+    return b->size == (size_t)a->shape[a->ndim - 1] && !tensor_same_shape(a, b);
+}
+
+static void check_binary(const char *op, const Tensor *a, const Tensor *b)
+{
+    char s1[64], s2[64];
+    SL_CHECK(tensor_same_shape(a, b) || is_row_of(b, a),
+             "%s: shapes %s and %s: b must match a or be one row of its last dim", op,
+             tensor_shape_str(a, s1, sizeof s1), tensor_shape_str(b, s2, sizeof s2));
+}
+
+/* db += sum over rows of (coef * x); x (rows, C). Serial over rows: deterministic. */
+static void accumulate_rows(float *db, const float *x, const float *w, size_t rows, size_t C)
+{
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < C; c++) db[c] += x[r * C + c] * (w ? w[r * C + c] : 1.0f);
+}
+
+/* ---- add / sub ---- */
+
+static void addsub_backward(Node *n)
+{
+    Tensor *y = n->out, *a = n->in[0], *b = n->in[1];
+    float sign = n->farg[0];
+    if (a->grad)
+        for (size_t i = 0; i < a->size; i++) a->grad[i] += y->grad[i];
+    if (b->grad) {
+        if (b->size == y->size)
+            for (size_t i = 0; i < b->size; i++) b->grad[i] += sign * y->grad[i];
+        else {
+            size_t C = b->size;
+            for (size_t r = 0; r < y->size / C; r++)
+                for (size_t c = 0; c < C; c++) b->grad[c] += sign * y->grad[r * C + c];
+        }
+    }
+}
+
+static Tensor *addsub(Graph *g, Tensor *a, Tensor *b, float sign, const char *name)
+{
+    check_binary(name, a, b);
+    Tensor *y = graph_output(g, a->ndim, a->shape, a->grad || b->grad);
+    size_t C = b->size;
+    if (C == a->size) {
+        #pragma omp parallel for schedule(static) if (a->size > PAR_MIN)
+        for (size_t i = 0; i < a->size; i++) y->data[i] = a->data[i] + sign * b->data[i];
+    } else {
+        #pragma omp parallel for schedule(static) if (a->size > PAR_MIN)
+        for (size_t r = 0; r < a->size / C; r++)
+            for (size_t c = 0; c < C; c++)
+                y->data[r * C + c] = a->data[r * C + c] + sign * b->data[c];
+    }
+    if (y->grad) {
+        Node *n = graph_node(g, name, addsub_backward, y);
+        n->in[0] = a; n->in[1] = b; n->farg[0] = sign;
+    }
+    return y;
+}
+
+Tensor *op_add(Graph *g, Tensor *a, Tensor *b) { return addsub(g, a, b, 1.0f, "add"); }
+Tensor *op_sub(Graph *g, Tensor *a, Tensor *b) { return addsub(g, a, b, -1.0f, "sub"); }
+
+/* ---- mul ---- */
+
+static void mul_backward(Node *n)
+{
+    Tensor *y = n->out, *a = n->in[0], *b = n->in[1];
+    size_t C = b->size;
+    int row = C != a->size;
+    /* forward was: y = a * b (b broadcast over rows when row) */
+    if (a->grad)
+        for (size_t i = 0; i < a->size; i++) a->grad[i] += y->grad[i] * b->data[row ? i % C : i];
+    if (b->grad) {
+        if (!row)
+            for (size_t i = 0; i < b->size; i++) b->grad[i] += y->grad[i] * a->data[i];
+        else
+            accumulate_rows(b->grad, y->grad, a->data, a->size / C, C);
+    }
+}
+
+Tensor *op_mul(Graph *g, Tensor *a, Tensor *b)
+{
+    check_binary("mul", a, b);
+    Tensor *y = graph_output(g, a->ndim, a->shape, a->grad || b->grad);
+    size_t C = b->size;
+    if (C == a->size) {
+        #pragma omp parallel for schedule(static) if (a->size > PAR_MIN)
+        for (size_t i = 0; i < a->size; i++) y->data[i] = a->data[i] * b->data[i];
+    } else {
+        #pragma omp parallel for schedule(static) if (a->size > PAR_MIN)
+        for (size_t r = 0; r < a->size / C; r++)
+            for (size_t c = 0; c < C; c++) y->data[r * C + c] = a->data[r * C + c] * b->data[c];
+    }
+    if (y->grad) {
+        Node *n = graph_node(g, "mul", mul_backward, y);
+        n->in[0] = a; n->in[1] = b;
+    }
+    return y;
+}
+
+/* ---- scale ---- */
+
+static void scale_backward(Node *n)
+{
+    Tensor *y = n->out, *a = n->in[0];
+    for (size_t i = 0; i < a->size; i++) a->grad[i] += n->farg[0] * y->grad[i];
+}
+
+Tensor *op_scale(Graph *g, Tensor *a, float s)
+{
+    Tensor *y = graph_output(g, a->ndim, a->shape, a->grad != NULL);
+    for (size_t i = 0; i < a->size; i++) y->data[i] = s * a->data[i];
+    if (y->grad) {
+        Node *n = graph_node(g, "scale", scale_backward, y);
+        n->in[0] = a; n->farg[0] = s;
+    }
+    return y;
+}
+
+/* ---- unary activations: one forward/derivative pair each, one driver ---- */
+
+typedef enum { ACT_GELU, ACT_RELU, ACT_SILU, ACT_SIGMOID } Activation;
+
+#define GELU_SCALE 0.7978845608028654f   /* sqrt(2 / pi) */
+
+static inline float act_forward(Activation k, float x)
+{
+    switch (k) {
+    case ACT_GELU: return 0.5f * x * (1.0f + tanhf(GELU_SCALE * (x + 0.044715f * x * x * x)));
+    case ACT_RELU: return x > 0.0f ? x : 0.0f;
+    case ACT_SILU: return x / (1.0f + expf(-x));
+    case ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    }
+    return 0.0f;
+}
+
+/* d act / dx at x, given y = act(x). */
+static inline float act_derivative(Activation k, float x, float y)
+{
+    switch (k) {
+    case ACT_GELU: {
+        float u = GELU_SCALE * (x + 0.044715f * x * x * x);
+        float t = tanhf(u);
+        return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * GELU_SCALE * (1.0f + 0.134145f * x * x);
+    }
+    case ACT_RELU: return x > 0.0f ? 1.0f : 0.0f;
+    case ACT_SILU: {
+        float s = 1.0f / (1.0f + expf(-x));
+        return s * (1.0f + x * (1.0f - s));
+    }
+    case ACT_SIGMOID: return y * (1.0f - y);
+    }
+    return 0.0f;
+}
+
+static void activation_backward(Node *n)
+{
+    Tensor *y = n->out, *a = n->in[0];
+    Activation k = (Activation)n->iarg[0];
+    #pragma omp parallel for schedule(static) if (a->size > PAR_MIN)
+    for (size_t i = 0; i < a->size; i++)
+        a->grad[i] += y->grad[i] * act_derivative(k, a->data[i], y->data[i]);
+}
+
+static Tensor *activation(Graph *g, Tensor *a, Activation k, const char *name)
+{
+    Tensor *y = graph_output(g, a->ndim, a->shape, a->grad != NULL);
+    #pragma omp parallel for schedule(static) if (a->size > PAR_MIN)
+    for (size_t i = 0; i < a->size; i++) y->data[i] = act_forward(k, a->data[i]);
+    if (y->grad) {
+        Node *n = graph_node(g, name, activation_backward, y);
+        n->in[0] = a; n->iarg[0] = (int)k;
+    }
+    return y;
+}
+
+Tensor *op_gelu(Graph *g, Tensor *a) { return activation(g, a, ACT_GELU, "gelu"); }
+Tensor *op_relu(Graph *g, Tensor *a) { return activation(g, a, ACT_RELU, "relu"); }
+Tensor *op_silu(Graph *g, Tensor *a) { return activation(g, a, ACT_SILU, "silu"); }
+Tensor *op_sigmoid(Graph *g, Tensor *a) { return activation(g, a, ACT_SIGMOID, "sigmoid"); }
+
+/* ---- head gate: x (rows, H*D) * gate (rows, H) ---- */
+
+static void mul_heads_backward(Node *n)
+{
+    Tensor *y = n->out, *x = n->in[0], *gate = n->in[1];
+    int H = n->iarg[0], C = n->iarg[1], D = C / H;
+    size_t rows = x->size / (size_t)C;
+    for (size_t r = 0; r < rows; r++)
+        for (int h = 0; h < H; h++) {
+            /* forward was: y[r, h*D + d] = x[r, h*D + d] * gate[r, h] */
+            const float *dy = y->grad + r * C + h * D, *xv = x->data + r * C + h * D;
+            float gv = gate->data[r * H + h], dg = 0.0f;
+            for (int d = 0; d < D; d++) {
+                if (x->grad) x->grad[r * C + h * D + d] += dy[d] * gv;
+                dg += dy[d] * xv[d];
+            }
+            if (gate->grad) gate->grad[r * H + h] += dg;
+        }
+}
+
+Tensor *op_mul_heads(Graph *g, Tensor *x, Tensor *gate, int n_head)
+{
+    char s1[64], s2[64];
+    int C = x->shape[x->ndim - 1];
+    SL_CHECK(n_head > 0 && C % n_head == 0 && gate->shape[gate->ndim - 1] == n_head &&
+             gate->size / n_head == x->size / C,
+             "op_mul_heads: x %s, gate %s, %d heads", tensor_shape_str(x, s1, sizeof s1),
+             tensor_shape_str(gate, s2, sizeof s2), n_head);
+    Tensor *y = graph_output(g, x->ndim, x->shape, x->grad || gate->grad);
+    int D = C / n_head;
+    size_t rows = x->size / (size_t)C;
+    for (size_t r = 0; r < rows; r++)
+        for (int h = 0; h < n_head; h++)
+            for (int d = 0; d < D; d++)
+                y->data[r * C + h * D + d] = x->data[r * C + h * D + d] * gate->data[r * n_head + h];
+    if (y->grad) {
+        Node *n = graph_node(g, "mul_heads", mul_heads_backward, y);
+        n->in[0] = x; n->in[1] = gate; n->iarg[0] = n_head; n->iarg[1] = C;
+    }
+    return y;
+}

@@ -1,0 +1,130 @@
+/* ops_matmul.c: every matrix product goes through OpenBLAS cblas_sgemm. */
+#include "model/autograd.h"
+
+#include <cblas.h>
+
+static size_t rows_of(const Tensor *x) { return x->size / (size_t)x->shape[x->ndim - 1]; }
+
+/* ---- linear: y (N, O) = x (N, K) W^T + b, W (O, K) ---- */
+
+static void linear_backward(Node *n)
+{
+    Tensor *y = n->out, *x = n->in[0], *W = n->in[1], *b = n->in[2];
+    int N = n->iarg[0], K = n->iarg[1], O = n->iarg[2];
+    /* forward was: y = x W^T + b */
+    if (x->grad)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, K, O, 1.0f, y->grad, O,
+                    W->data, K, 1.0f, x->grad, K);
+    if (W->grad)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, K, N, 1.0f, y->grad, O,
+                    x->data, K, 1.0f, W->grad, K);
+    if (b && b->grad)
+        for (int r = 0; r < N; r++) {
+            const float *dy = y->grad + (size_t)r * O;
+            for (int o = 0; o < O; o++) b->grad[o] += dy[o];
+        }
+}
+
+Tensor *op_linear(Graph *g, Tensor *x, Tensor *W, Tensor *b)
+{
+    char s1[64], s2[64];
+    int K = x->shape[x->ndim - 1];
+    SL_CHECK(W->ndim == 2 && W->shape[1] == K, "op_linear: x %s does not fit W %s",
+             tensor_shape_str(x, s1, sizeof s1), tensor_shape_str(W, s2, sizeof s2));
+    int O = W->shape[0];
+    SL_CHECK(!b || (b->size == (size_t)O), "op_linear: bias has %zu elements, want %d",
+             b ? b->size : 0, O);
+    int N = (int)rows_of(x);
+    int shape[TENSOR_MAX_DIM];
+    for (int i = 0; i < x->ndim; i++) shape[i] = x->shape[i];
+    shape[x->ndim - 1] = O;
+    Tensor *y = graph_output(g, x->ndim, shape, x->grad || W->grad || (b && b->grad));
+    if (N > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, O, K, 1.0f, x->data, K, W->data,
+                    K, 0.0f, y->data, O);
+    if (b)
+        for (int r = 0; r < N; r++)
+            for (int o = 0; o < O; o++) y->data[(size_t)r * O + o] += b->data[o];
+    if (y->grad) {
+        Node *n = graph_node(g, "linear", linear_backward, y);
+        n->in[0] = x; n->in[1] = W; n->in[2] = b;
+        n->iarg[0] = N; n->iarg[1] = K; n->iarg[2] = O;
+    }
+    return y;
+}
+
+/* ---- batched matmul: c (Bt, M, N) = op(a) (Bt, M, K) op(b) (Bt, K, N); a 2D operand is shared
+ * across the batch ---- */
+
+typedef struct { int Bt, M, N, K, ta, tb, a_batched, b_batched; } MatmulDims;
+
+static void matmul_backward(Node *n)
+{
+    const MatmulDims *d = n->ctx;
+    Tensor *c = n->out, *a = n->in[0], *b = n->in[1];
+    int lda = d->ta ? d->M : d->K, ldb = d->tb ? d->K : d->N;
+    size_t sa = d->a_batched ? (size_t)d->M * d->K : 0, sb = d->b_batched ? (size_t)d->K * d->N : 0;
+    for (int i = 0; i < d->Bt; i++) {
+        const float *dc = c->grad + (size_t)i * d->M * d->N;
+        /* forward was: C = op(A) op(B); dop(A) = dC op(B)^T, dop(B) = op(A)^T dC */
+        if (a->grad) {
+            if (!d->ta)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, d->tb ? CblasNoTrans : CblasTrans,
+                            d->M, d->K, d->N, 1.0f, dc, d->N, b->data + i * sb, ldb, 1.0f,
+                            a->grad + i * sa, lda);
+            else /* A stored (K, M): dA = op(B) dC^T */
+                cblas_sgemm(CblasRowMajor, d->tb ? CblasTrans : CblasNoTrans, CblasTrans,
+                            d->K, d->M, d->N, 1.0f, b->data + i * sb, ldb, dc, d->N, 1.0f,
+                            a->grad + i * sa, lda);
+        }
+        if (b->grad) {
+            if (!d->tb)
+                cblas_sgemm(CblasRowMajor, d->ta ? CblasNoTrans : CblasTrans, CblasNoTrans,
+                            d->K, d->N, d->M, 1.0f, a->data + i * sa, lda, dc, d->N, 1.0f,
+                            b->grad + i * sb, ldb);
+            else /* B stored (N, K): dB = dC^T op(A) */
+                cblas_sgemm(CblasRowMajor, CblasTrans, d->ta ? CblasTrans : CblasNoTrans,
+                            d->N, d->K, d->M, 1.0f, dc, d->N, a->data + i * sa, lda, 1.0f,
+                            b->grad + i * sb, ldb);
+        }
+    }
+}
+
+Tensor *op_matmul(Graph *g, Tensor *a, Tensor *b, int trans_a, int trans_b)
+{
+    char s1[64], s2[64];
+    SL_CHECK((a->ndim == 2 || a->ndim == 3) && (b->ndim == 2 || b->ndim == 3),
+             "op_matmul: operands must be 2D or 3D, got %s and %s",
+             tensor_shape_str(a, s1, sizeof s1), tensor_shape_str(b, s2, sizeof s2));
+    MatmulDims d = {0};
+    d.ta = trans_a; d.tb = trans_b;
+    d.a_batched = a->ndim == 3; d.b_batched = b->ndim == 3;
+    int ar = a->shape[a->ndim - 2], ac = a->shape[a->ndim - 1];
+    int br = b->shape[b->ndim - 2], bc = b->shape[b->ndim - 1];
+    d.M = trans_a ? ac : ar;
+    d.K = trans_a ? ar : ac;
+    int kb = trans_b ? bc : br;
+    d.N = trans_b ? br : bc;
+    d.Bt = d.a_batched ? a->shape[0] : (d.b_batched ? b->shape[0] : 1);
+    SL_CHECK(kb == d.K && (!d.a_batched || !d.b_batched || a->shape[0] == b->shape[0]),
+             "op_matmul: shapes %s%s and %s%s do not multiply",
+             tensor_shape_str(a, s1, sizeof s1), trans_a ? "^T" : "",
+             tensor_shape_str(b, s2, sizeof s2), trans_b ? "^T" : "");
+    int shape[3] = {d.Bt, d.M, d.N};
+    int batched = d.a_batched || d.b_batched;
+    Tensor *c = graph_output(g, batched ? 3 : 2, batched ? shape : shape + 1, a->grad || b->grad);
+    int lda = trans_a ? d.M : d.K, ldb = trans_b ? d.K : d.N;
+    size_t sa = d.a_batched ? (size_t)d.M * d.K : 0, sb = d.b_batched ? (size_t)d.K * d.N : 0;
+    for (int i = 0; i < d.Bt; i++)
+        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                    trans_b ? CblasTrans : CblasNoTrans, d.M, d.N, d.K, 1.0f, a->data + i * sa,
+                    lda, b->data + i * sb, ldb, 0.0f, c->data + (size_t)i * d.M * d.N, d.N);
+    if (c->grad) {
+        Node *n = graph_node(g, "matmul", matmul_backward, c);
+        n->in[0] = a; n->in[1] = b;
+        MatmulDims *saved = arena_alloc(&g->arena, sizeof *saved);
+        *saved = d;
+        n->ctx = saved;
+    }
+    return c;
+}

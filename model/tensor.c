@@ -1,0 +1,191 @@
+/* tensor.c: arena, tensors and the parameter block (see tensor.h). */
+#include "model/tensor.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PARAMS_MAX 4096
+
+void sl_die(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "sinklab: internal error at %s:%d: ", file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+void *sl_xmalloc(size_t n, const char *file, int line)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) sl_die(file, line, "out of memory allocating %zu bytes", n);
+    return p;
+}
+
+void *sl_xcalloc(size_t n, size_t size, const char *file, int line)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) sl_die(file, line, "out of memory allocating %zu x %zu bytes", n, size);
+    return p;
+}
+
+void arena_init(Arena *a, size_t cap, const char *name)
+{
+    memset(a, 0, sizeof *a);
+    a->name = name;
+    a->cap = cap;
+    if (posix_memalign((void **)&a->base, 64, cap ? cap : 64) != 0)
+        sl_die(__FILE__, __LINE__, "arena '%s': cannot allocate %zu bytes", name, cap);
+}
+
+void arena_free(Arena *a)
+{
+    free(a->base);
+    memset(a, 0, sizeof *a);
+}
+
+void arena_reset(Arena *a) { a->used = 0; }
+
+void *arena_alloc(Arena *a, size_t bytes)
+{
+    size_t start = (a->used + 63) & ~(size_t)63;
+    if (start + bytes > a->cap)
+        sl_die(__FILE__, __LINE__, "arena '%s' overflow: need %zu bytes, capacity %zu",
+               a->name, start + bytes, a->cap);
+    a->used = start + bytes;
+    if (a->used > a->high_water) a->high_water = a->used;
+    void *p = a->base + start;
+    memset(p, 0, bytes);
+    return p;
+}
+
+Tensor *tensor_new(Arena *a, int ndim, const int *shape, int with_grad)
+{
+    SL_CHECK(ndim >= 1 && ndim <= TENSOR_MAX_DIM, "tensor_new: ndim %d out of range", ndim);
+    Tensor *t = arena_alloc(a, sizeof *t);
+    t->ndim = ndim;
+    t->size = 1;
+    for (int i = 0; i < ndim; i++) {
+        SL_CHECK(shape[i] >= 0, "tensor_new: negative dim %d", shape[i]);
+        t->shape[i] = shape[i];
+        t->size *= (size_t)shape[i];
+    }
+    t->data = arena_alloc(a, t->size * sizeof(float));
+    if (with_grad) t->grad = arena_alloc(a, t->size * sizeof(float));
+    return t;
+}
+
+Tensor *tensor_new2(Arena *a, int d0, int d1, int with_grad)
+{
+    int s[2] = {d0, d1};
+    return tensor_new(a, 2, s, with_grad);
+}
+
+Tensor *tensor_new3(Arena *a, int d0, int d1, int d2, int with_grad)
+{
+    int s[3] = {d0, d1, d2};
+    return tensor_new(a, 3, s, with_grad);
+}
+
+Tensor *tensor_view(Arena *a, const Tensor *t, int ndim, const int *shape)
+{
+    Tensor *v = arena_alloc(a, sizeof *v);
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
+    char buf[64];
+    SL_CHECK(ndim >= 1 && ndim <= TENSOR_MAX_DIM && n == t->size,
+             "tensor_view: cannot view %s as %d dims with %zu elements",
+             tensor_shape_str(t, buf, sizeof buf), ndim, n);
+    *v = *t;
+    v->ndim = ndim;
+    for (int i = 0; i < TENSOR_MAX_DIM; i++) v->shape[i] = i < ndim ? shape[i] : 0;
+    return v;
+}
+
+int tensor_same_shape(const Tensor *a, const Tensor *b)
+{
+    if (a->ndim != b->ndim) return 0;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i]) return 0;
+    return 1;
+}
+
+const char *tensor_shape_str(const Tensor *t, char *buf, size_t n)
+{
+    size_t k = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < t->ndim && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, i ? ", %d" : "%d", t->shape[i]);
+    if (k < n) snprintf(buf + k, n - k, "]");
+    return buf;
+}
+
+/* ---- parameter block ---- */
+
+void params_init(ParamBlock *pb)
+{
+    memset(pb, 0, sizeof *pb);
+    /* Fixed capacity so Param pointers handed out by params_add stay valid. */
+    pb->cap_params = PARAMS_MAX;
+    pb->params = xcalloc(PARAMS_MAX, sizeof(Param));
+}
+
+Param *params_add(ParamBlock *pb, const char *name, ParamGroup group, int ndim, const int *shape)
+{
+    SL_CHECK(!pb->finalized, "params_add('%s') after params_finalize", name);
+    SL_CHECK(pb->n_params < pb->cap_params, "more than %d parameters", pb->cap_params);
+    SL_CHECK(strlen(name) < sizeof pb->params[0].name, "parameter name too long: %s", name);
+    SL_CHECK(ndim >= 1 && ndim <= TENSOR_MAX_DIM, "params_add('%s'): ndim %d", name, ndim);
+    Param *p = &pb->params[pb->n_params++];
+    strcpy(p->name, name);
+    p->group = group;
+    p->offset = pb->n;
+    p->t.ndim = ndim;
+    p->t.size = 1;
+    for (int i = 0; i < ndim; i++) {
+        p->t.shape[i] = shape[i];
+        p->t.size *= (size_t)shape[i];
+    }
+    pb->n += p->t.size;
+    return p;
+}
+
+void params_finalize(ParamBlock *pb)
+{
+    SL_CHECK(!pb->finalized, "params_finalize called twice");
+    pb->data = xcalloc(pb->n, sizeof(float));
+    pb->grad = xcalloc(pb->n, sizeof(float));
+    pb->m = xcalloc(pb->n, sizeof(float));
+    pb->v = xcalloc(pb->n, sizeof(float));
+    for (int i = 0; i < pb->n_params; i++) {
+        Param *p = &pb->params[i];
+        p->t.data = pb->data + p->offset;
+        p->t.grad = pb->grad + p->offset;
+    }
+    pb->finalized = 1;
+}
+
+void params_free(ParamBlock *pb)
+{
+    free(pb->data);
+    free(pb->grad);
+    free(pb->m);
+    free(pb->v);
+    free(pb->params);
+    memset(pb, 0, sizeof *pb);
+}
+
+Param *params_find(const ParamBlock *pb, const char *name)
+{
+    for (int i = 0; i < pb->n_params; i++)
+        if (strcmp(pb->params[i].name, name) == 0) return &pb->params[i];
+    return NULL;
+}
+
+void params_zero_grad(ParamBlock *pb)
+{
+    memset(pb->grad, 0, pb->n * sizeof(float));
+}

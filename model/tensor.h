@@ -1,0 +1,87 @@
+/* tensor.h: float32 row-major tensors, the arena that holds a step's activations, and the
+ * parameter block that owns parameters, gradients and optimizer state.
+ * Guarantees: arena memory is 64-byte aligned and zeroed on allocation; an overflow or a shape
+ * mismatch stops the program with a message naming the source line, the sizes and the shapes. */
+#ifndef SINKLAB_TENSOR_H
+#define SINKLAB_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TENSOR_MAX_DIM 4
+
+typedef struct Tensor {
+    float *data;
+    float *grad;                 /* same shape as data; NULL when no gradient flows here */
+    int ndim;
+    int shape[TENSOR_MAX_DIM];
+    size_t size;                 /* product of shape */
+} Tensor;
+
+/* A bump allocator: a step allocates forward activations, the tape and gradients from it, and
+ * arena_reset() frees them all at once, so the step loop never calls malloc. */
+typedef struct {
+    char *base;
+    size_t cap, used, high_water;
+    const char *name;
+} Arena;
+
+void arena_init(Arena *a, size_t cap_bytes, const char *name);
+void arena_free(Arena *a);
+void arena_reset(Arena *a);
+/* 64-byte aligned, zeroed. Dies with "arena 'NAME' overflow: need N bytes, capacity C". */
+void *arena_alloc(Arena *a, size_t bytes);
+
+/* A tensor (and optionally a zeroed gradient) allocated from the arena, data zeroed. */
+Tensor *tensor_new(Arena *a, int ndim, const int *shape, int with_grad);
+Tensor *tensor_new2(Arena *a, int d0, int d1, int with_grad);
+Tensor *tensor_new3(Arena *a, int d0, int d1, int d2, int with_grad);
+/* A view with a different shape over the same data and grad (reshape is free: tensors are
+ * contiguous). The element counts must agree. */
+Tensor *tensor_view(Arena *a, const Tensor *t, int ndim, const int *shape);
+int tensor_same_shape(const Tensor *a, const Tensor *b);
+/* "[2, 3, 4]" into buf; returns buf. */
+const char *tensor_shape_str(const Tensor *t, char *buf, size_t n);
+
+/* Programming-error checks carry the source line; they never return on failure. */
+void sl_die(const char *file, int line, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 3, 4)));
+#define SL_CHECK(cond, ...) \
+    do { if (!(cond)) sl_die(__FILE__, __LINE__, __VA_ARGS__); } while (0)
+void *sl_xmalloc(size_t n, const char *file, int line);
+void *sl_xcalloc(size_t n, size_t size, const char *file, int line);
+#define xmalloc(n) sl_xmalloc((n), __FILE__, __LINE__)
+#define xcalloc(n, s) sl_xcalloc((n), (s), __FILE__, __LINE__)
+
+/* ---- the parameter block ---------------------------------------------------------------- */
+
+/* Which optimizer group a parameter belongs to: weight decay applies to GROUP_MATRIX by default,
+ * never to GROUP_SINK (learned sink logits, biases, tokens). */
+typedef enum { PARAM_MATRIX, PARAM_VECTOR, PARAM_EMBEDDING, PARAM_SINK } ParamGroup;
+
+typedef struct {
+    char name[64];
+    Tensor t;                    /* data/grad point into the block */
+    ParamGroup group;
+    size_t offset;               /* element offset into the block */
+} Param;
+
+/* One allocation each for values, gradients and the two Adam moments, so the optimizer, the
+ * checkpoint and gradient zeroing are single loops over n floats. */
+typedef struct {
+    float *data, *grad, *m, *v;
+    size_t n;
+    Param *params;
+    int n_params, cap_params;
+    int finalized;
+} ParamBlock;
+
+void params_init(ParamBlock *pb);
+/* Declares a parameter; its Tensor is usable after params_finalize(). */
+Param *params_add(ParamBlock *pb, const char *name, ParamGroup group, int ndim, const int *shape);
+void params_finalize(ParamBlock *pb);       /* allocates and zeroes all four arrays */
+void params_free(ParamBlock *pb);
+Param *params_find(const ParamBlock *pb, const char *name);
+void params_zero_grad(ParamBlock *pb);
+
+#endif

@@ -1,0 +1,406 @@
+/* transformer.c: the one forward pass of the sinklab model family (docs/MODEL.md is its contract).
+ * Every option is a switch here; training, probes and interventions all call
+ * transformer_forward, so what analysis reads is what training computed. */
+#include "model/transformer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/rng.h"
+
+/* ---- parameters ---- */
+
+/* Declares every parameter in the documented order. The bind pass maps names to fields. */
+static void declare_params(Transformer *m)
+{
+    const ModelConfig *c = &m->cfg;
+    int C = c->d_model, H = c->n_head, D = C / H, F = c->d_ff, V = c->vocab_size;
+    int ln_bias = c->norm == NORM_LAYERNORM && c->bias;
+    char name[64];
+    int shape[2];
+#define P(group, d0, d1, ...)                                                          \
+    do {                                                                               \
+        snprintf(name, sizeof name, __VA_ARGS__);                                      \
+        shape[0] = (d0); shape[1] = (d1);                                              \
+        params_add(&m->params, name, group, (d1) > 0 ? 2 : 1, shape);                  \
+    } while (0)
+    P(PARAM_EMBEDDING, V, C, "wte");
+    if (c->pos == POS_LEARNED) P(PARAM_EMBEDDING, c->max_seq_len, C, "wpe");
+    if (c->attention.sink == SINK_TOKEN) P(PARAM_SINK, C, 0, "sink_token");
+    for (int l = 0; l < c->n_layer; l++) {
+        P(PARAM_VECTOR, C, 0, "blocks.%d.ln1.weight", l);
+        if (ln_bias) P(PARAM_VECTOR, C, 0, "blocks.%d.ln1.bias", l);
+        const char *proj[4] = {"q", "k", "v", "o"};
+        for (int i = 0; i < 4; i++) {
+            P(PARAM_MATRIX, C, C, "blocks.%d.attn.%s.weight", l, proj[i]);
+            if (c->bias) P(PARAM_VECTOR, C, 0, "blocks.%d.attn.%s.bias", l, proj[i]);
+        }
+        if (c->attention.gate != GATE_NONE) {
+            int G = c->attention.gate == GATE_HEADWISE ? H : C;
+            P(PARAM_MATRIX, G, C, "blocks.%d.attn.gate.weight", l);
+            P(PARAM_VECTOR, G, 0, "blocks.%d.attn.gate.bias", l);
+        }
+        if (c->attention.sink == SINK_LOGIT) P(PARAM_SINK, H, 0, "blocks.%d.attn.sink_logit", l);
+        if (c->attention.sink == SINK_K_BIAS || c->attention.sink == SINK_KV_BIAS)
+            P(PARAM_SINK, H, D, "blocks.%d.attn.sink_k", l);
+        if (c->attention.sink == SINK_KV_BIAS) P(PARAM_SINK, H, D, "blocks.%d.attn.sink_v", l);
+        P(PARAM_VECTOR, C, 0, "blocks.%d.ln2.weight", l);
+        if (ln_bias) P(PARAM_VECTOR, C, 0, "blocks.%d.ln2.bias", l);
+        P(PARAM_MATRIX, F, C, "blocks.%d.mlp.fc.weight", l);
+        if (c->bias) P(PARAM_VECTOR, F, 0, "blocks.%d.mlp.fc.bias", l);
+        if (c->mlp == MLP_SWIGLU) {
+            P(PARAM_MATRIX, F, C, "blocks.%d.mlp.up.weight", l);
+            if (c->bias) P(PARAM_VECTOR, F, 0, "blocks.%d.mlp.up.bias", l);
+        }
+        P(PARAM_MATRIX, C, F, "blocks.%d.mlp.proj.weight", l);
+        if (c->bias) P(PARAM_VECTOR, C, 0, "blocks.%d.mlp.proj.bias", l);
+    }
+    if (c->norm_pre) {
+        P(PARAM_VECTOR, C, 0, "lnf.weight");
+        if (ln_bias) P(PARAM_VECTOR, C, 0, "lnf.bias");
+    }
+    if (c->kind == MODEL_BIDIRECTIONAL) {
+        P(PARAM_MATRIX, C, C, "mlm.dense.weight");
+        P(PARAM_VECTOR, C, 0, "mlm.dense.bias");
+        P(PARAM_VECTOR, C, 0, "mlm.ln.weight");
+        if (ln_bias) P(PARAM_VECTOR, C, 0, "mlm.ln.bias");
+    }
+    if (!c->tie_embeddings) P(PARAM_MATRIX, V, C, "lm_head.weight");
+#undef P
+}
+
+static Tensor *find(const Transformer *m, const char *fmt, int l)
+{
+    char name[64];
+    snprintf(name, sizeof name, fmt, l);
+    Param *p = params_find(&m->params, name);
+    return p ? &p->t : NULL;
+}
+
+static void bind_params(Transformer *m)
+{
+    m->wte = find(m, "wte", 0);
+    m->wpe = find(m, "wpe", 0);
+    m->sink_token = find(m, "sink_token", 0);
+    m->lnf_w = find(m, "lnf.weight", 0);
+    m->lnf_b = find(m, "lnf.bias", 0);
+    m->mlm_w = find(m, "mlm.dense.weight", 0);
+    m->mlm_b = find(m, "mlm.dense.bias", 0);
+    m->mlm_ln_w = find(m, "mlm.ln.weight", 0);
+    m->mlm_ln_b = find(m, "mlm.ln.bias", 0);
+    m->lm_head = m->cfg.tie_embeddings ? m->wte : find(m, "lm_head.weight", 0);
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        BlockParams *b = &m->blocks[l];
+        b->ln1_w = find(m, "blocks.%d.ln1.weight", l);
+        b->ln1_b = find(m, "blocks.%d.ln1.bias", l);
+        b->ln2_w = find(m, "blocks.%d.ln2.weight", l);
+        b->ln2_b = find(m, "blocks.%d.ln2.bias", l);
+        b->wq = find(m, "blocks.%d.attn.q.weight", l);
+        b->bq = find(m, "blocks.%d.attn.q.bias", l);
+        b->wk = find(m, "blocks.%d.attn.k.weight", l);
+        b->bk = find(m, "blocks.%d.attn.k.bias", l);
+        b->wv = find(m, "blocks.%d.attn.v.weight", l);
+        b->bv = find(m, "blocks.%d.attn.v.bias", l);
+        b->wo = find(m, "blocks.%d.attn.o.weight", l);
+        b->bo = find(m, "blocks.%d.attn.o.bias", l);
+        b->wg = find(m, "blocks.%d.attn.gate.weight", l);
+        b->bg = find(m, "blocks.%d.attn.gate.bias", l);
+        b->sink_logit = find(m, "blocks.%d.attn.sink_logit", l);
+        b->sink_k = find(m, "blocks.%d.attn.sink_k", l);
+        b->sink_v = find(m, "blocks.%d.attn.sink_v", l);
+        b->w_fc = find(m, "blocks.%d.mlp.fc.weight", l);
+        b->b_fc = find(m, "blocks.%d.mlp.fc.bias", l);
+        b->w_up = find(m, "blocks.%d.mlp.up.weight", l);
+        b->b_up = find(m, "blocks.%d.mlp.up.bias", l);
+        b->w_proj = find(m, "blocks.%d.mlp.proj.weight", l);
+        b->b_proj = find(m, "blocks.%d.mlp.proj.bias", l);
+    }
+}
+
+/* GPT-2 initialisation, in parameter order from one stream (docs/MODEL.md "Initialisation"). */
+static void init_params(Transformer *m, uint64_t seed)
+{
+    Rng rng;
+    rng_seed(&rng, seed);
+    float std = m->cfg.init_std;
+    float resid_std = std / sqrtf(2.0f * (float)m->cfg.n_layer);
+    for (int i = 0; i < m->params.n_params; i++) {
+        Param *p = &m->params.params[i];
+        const char *name = p->name;
+        size_t len = strlen(name);
+        int is_weight = len > 7 && strcmp(name + len - 7, ".weight") == 0;
+        int is_norm = strstr(name, "ln") && is_weight && p->t.ndim == 1;
+        float s = std;
+        if (strstr(name, "attn.o.weight") || strstr(name, "mlp.proj.weight")) s = resid_std;
+        if (is_norm) {
+            for (size_t j = 0; j < p->t.size; j++) p->t.data[j] = 1.0f;
+        } else if (p->group == PARAM_VECTOR || strstr(name, "sink_logit")) {
+            memset(p->t.data, 0, p->t.size * sizeof(float));
+        } else {
+            for (size_t j = 0; j < p->t.size; j++) p->t.data[j] = s * rng_normal(&rng);
+        }
+    }
+}
+
+static int config_error(char *err, size_t n, const char *msg)
+{
+    if (err && n) snprintf(err, n, "%s", msg);
+    return -1;
+}
+
+int transformer_init(Transformer *m, const ModelConfig *cfg, uint64_t seed, char *err, size_t n_err)
+{
+    memset(m, 0, sizeof *m);
+    const ModelConfig *c = cfg;
+    if (c->n_layer < 1 || c->d_model < 1 || c->n_head < 1 || c->d_ff < 1 || c->vocab_size < 2 ||
+        c->max_seq_len < 1)
+        return config_error(err, n_err, "model: n_layer, d_model, n_head, d_ff, max_seq_len must "
+                            "be positive and vocab_size at least 2");
+    if (c->d_model % c->n_head)
+        return config_error(err, n_err, "model.d_model must be divisible by model.n_head");
+    if (c->pos == POS_ROPE && (c->d_model / c->n_head) % 2)
+        return config_error(err, n_err, "model.pos_encoding rope needs an even head size "
+                            "(d_model / n_head)");
+    if (c->attention.sink == SINK_LOGIT && c->attention.normalizer == ATTN_SIGMOID)
+        return config_error(err, n_err, "model.attention.sink logit needs a normalizer with a "
+                            "denominator (softmax, softmax1, scaled, sigmoid_norm)");
+    m->cfg = *cfg;
+    m->blocks = xcalloc((size_t)c->n_layer, sizeof(BlockParams));
+    m->alibi_slopes = xcalloc((size_t)c->n_head, sizeof(float));
+    if (c->pos == POS_ALIBI) alibi_slopes(m->alibi_slopes, c->n_head);
+    params_init(&m->params);
+    declare_params(m);
+    params_finalize(&m->params);
+    bind_params(m);
+    init_params(m, seed);
+    return 0;
+}
+
+void transformer_free(Transformer *m)
+{
+    params_free(&m->params);
+    free(m->blocks);
+    free(m->alibi_slopes);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- forward ---- */
+
+/* What one stream (the data batch, or the one-token sink stream) needs for attention. */
+typedef struct {
+    int B, T;
+    const uint8_t *allowed;
+    const int32_t *positions;   /* NULL: no positional encoding (the sink stream) */
+    const float *alibi;         /* NULL: no ALiBi */
+} Stream;
+
+static Tensor *norm(const Transformer *m, Graph *g, Tensor *x, Tensor *w, Tensor *b)
+{
+    return m->cfg.norm == NORM_RMSNORM ? op_rmsnorm(g, x, w) : op_layernorm(g, x, w, b);
+}
+
+static Tensor *mlp(const Transformer *m, Graph *g, const BlockParams *p, Tensor *x)
+{
+    Tensor *h = op_linear(g, x, p->w_fc, p->b_fc);
+    switch (m->cfg.mlp) {
+    case MLP_GELU: h = op_gelu(g, h); break;
+    case MLP_RELU: h = op_relu(g, h); break;
+    case MLP_SWIGLU: h = op_mul(g, op_silu(g, h), op_linear(g, x, p->w_up, p->b_up)); break;
+    }
+    return op_linear(g, h, p->w_proj, p->b_proj);
+}
+
+/* Per-layer outputs a trace may keep. */
+typedef struct {
+    float *probs, *sink_mass;
+    Tensor *q, *k, *v;
+    Tensor *sink_k, *sink_v;     /* out: this stream's k/v (the sink stream hands them on) */
+} LayerKeep;
+
+/* Attention sub-block on input a (already normed for pre-norm): q/k/v, RoPE, the kernel with
+ * the learned sink, the gate, the output projection. */
+static Tensor *attention_block(const Transformer *m, Graph *g, const BlockParams *p, Tensor *a,
+                               const Stream *s, Tensor *sink_k, Tensor *sink_v, LayerKeep *keep)
+{
+    const ModelConfig *c = &m->cfg;
+    Tensor *q = op_linear(g, a, p->wq, p->bq);
+    Tensor *k = op_linear(g, a, p->wk, p->bk);
+    Tensor *v = op_linear(g, a, p->wv, p->bv);
+    if (keep) { keep->sink_k = k; keep->sink_v = v; }
+    if (c->pos == POS_ROPE && s->positions) {
+        q = op_rope(g, q, s->positions, c->n_head, c->rope_base);
+        k = op_rope(g, k, s->positions, c->n_head, c->rope_base);
+    }
+    AttentionArgs args = {0};
+    args.spec = &c->attention;
+    args.allowed = s->allowed;
+    args.positions = s->positions;
+    args.alibi_slopes = s->alibi;
+    args.sink_k = sink_k;
+    args.sink_v = sink_v;
+    args.sink_logit = p->sink_logit;
+    if (keep) {
+        args.keep_probs = keep->probs;
+        args.keep_sink_mass = keep->sink_mass;
+        keep->q = q; keep->k = k; keep->v = v;
+    }
+    Tensor *y = op_attention(g, q, k, v, c->n_head, &args);
+    if (c->attention.gate != GATE_NONE) {
+        Tensor *gate = op_sigmoid(g, op_linear(g, a, p->wg, p->bg));
+        y = c->attention.gate == GATE_HEADWISE ? op_mul_heads(g, y, gate, c->n_head) : op_mul(g, y, gate);
+    }
+    return op_linear(g, y, p->wo, p->bo);
+}
+
+static Tensor *block(const Transformer *m, Graph *g, int l, Tensor *h, const Stream *s,
+                     Tensor *sink_k, Tensor *sink_v, LayerKeep *keep)
+{
+    const BlockParams *p = &m->blocks[l];
+    if (m->cfg.norm_pre) {
+        Tensor *x = op_add(g, h, attention_block(m, g, p, norm(m, g, h, p->ln1_w, p->ln1_b), s,
+                                                 sink_k, sink_v, keep));
+        return op_add(g, x, mlp(m, g, p, norm(m, g, x, p->ln2_w, p->ln2_b)));
+    }
+    Tensor *x = norm(m, g, op_add(g, h, attention_block(m, g, p, h, s, sink_k, sink_v, keep)),
+                     p->ln1_w, p->ln1_b);
+    return norm(m, g, op_add(g, x, mlp(m, g, p, x)), p->ln2_w, p->ln2_b);
+}
+
+static Tensor *embed(const Transformer *m, Graph *g, const Batch *b)
+{
+    const ModelConfig *c = &m->cfg;
+    int N = b->B * b->T, C = c->d_model;
+    Tensor *h = op_embedding(g, m->wte, b->tokens, N);
+    if (c->pos == POS_LEARNED) {
+        for (int i = 0; i < N; i++)
+            SL_CHECK(b->positions[i] >= 0 && b->positions[i] < c->max_seq_len,
+                     "position %d at %d outside the learned table (max_seq_len %d)",
+                     b->positions[i], i, c->max_seq_len);
+        h = op_add(g, h, op_embedding(g, m->wpe, b->positions, N));
+    } else if (c->pos == POS_SINUSOIDAL) {
+        int shape[2] = {N, C};
+        Tensor *pe = graph_constant(g, 2, shape);
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < C / 2; j++) {
+                double angle = b->positions[i] * pow(10000.0, -2.0 * j / C);
+                pe->data[(size_t)i * C + 2 * j] = (float)sin(angle);
+                pe->data[(size_t)i * C + 2 * j + 1] = (float)cos(angle);
+            }
+        if (C % 2) /* odd C: the last column is a sine pair without its cosine */
+            for (int i = 0; i < N; i++)
+                pe->data[(size_t)i * C + C - 1] =
+                    (float)sin(b->positions[i] * pow(10000.0, -2.0 * (C / 2) / C));
+        h = op_add(g, h, pe);
+    }
+    int shape[3] = {b->B, b->T, C};
+    return op_reshape(g, h, 3, shape);
+}
+
+/* The sink token's own stream: a one-token sequence that attends only to itself. */
+static Tensor *sink_stream_start(const Transformer *m, Graph *g)
+{
+    int shape[3] = {1, 1, m->cfg.d_model};
+    return op_reshape(g, m->sink_token, 3, shape);
+}
+
+static Tensor *output_logits(const Transformer *m, Graph *g, Tensor *h)
+{
+    if (m->cfg.norm_pre) h = norm(m, g, h, m->lnf_w, m->lnf_b);
+    if (m->cfg.kind == MODEL_BIDIRECTIONAL)
+        h = norm(m, g, op_gelu(g, op_linear(g, h, m->mlm_w, m->mlm_b)), m->mlm_ln_w, m->mlm_ln_b);
+    return op_linear(g, h, m->lm_head, NULL);
+}
+
+static void trace_alloc(Graph *g, ForwardTrace *tr, int L)
+{
+    if (tr->keep_attn) {
+        tr->attn_probs = arena_alloc(&g->arena, (size_t)L * sizeof(float *));
+        tr->sink_mass = arena_alloc(&g->arena, (size_t)L * sizeof(float *));
+    }
+    if (tr->keep_qkv) {
+        tr->q = arena_alloc(&g->arena, (size_t)L * sizeof(Tensor *));
+        tr->k = arena_alloc(&g->arena, (size_t)L * sizeof(Tensor *));
+        tr->v = arena_alloc(&g->arena, (size_t)L * sizeof(Tensor *));
+    }
+    if (tr->keep_hidden) tr->hidden = arena_alloc(&g->arena, (size_t)(L + 1) * sizeof(Tensor *));
+}
+
+Tensor *transformer_forward(Transformer *m, Graph *g, const Batch *b, ForwardTrace *tr)
+{
+    const ModelConfig *c = &m->cfg;
+    int B = b->B, T = b->T, H = c->n_head, L = c->n_layer;
+    SL_CHECK(T <= c->max_seq_len || c->pos != POS_LEARNED,
+             "sequence length %d exceeds max_seq_len %d", T, c->max_seq_len);
+    uint8_t *allowed = arena_alloc(&g->arena, (size_t)B * T * T);
+    mask_build(allowed, c->kind, &c->mask, b->doc_ids, b->prefix_len, B, T);
+    Stream data = {B, T, allowed, b->positions, c->pos == POS_ALIBI ? m->alibi_slopes : NULL};
+    uint8_t *self_only = arena_alloc(&g->arena, 1);
+    self_only[0] = 1;
+    Stream sink = {1, 1, self_only, NULL, NULL};
+
+    if (tr) {
+        trace_alloc(g, tr, L);
+        tr->allowed = allowed;
+    }
+    Tensor *h = embed(m, g, b);
+    if (tr && tr->embed_delta) {
+        int shape[3] = {B, T, c->d_model};
+        Tensor *delta = graph_constant(g, 3, shape);
+        memcpy(delta->data, tr->embed_delta, delta->size * sizeof(float));
+        h = op_add(g, h, delta);
+    }
+    if (tr && tr->grad_input && g->record) {
+        /* a fresh tensor so d loss / d h^0 is exactly the gradient at the block input */
+        Tensor *h0 = op_scale(g, h, 1.0f);
+        graph_require_grad(g, h0);
+        h = h0;
+    }
+    if (tr && tr->keep_hidden) tr->hidden[0] = h;
+    Tensor *s = c->attention.sink == SINK_TOKEN ? sink_stream_start(m, g) : NULL;
+
+    for (int l = 0; l < L; l++) {
+        const BlockParams *p = &m->blocks[l];
+        Tensor *sink_k = p->sink_k, *sink_v = p->sink_v;
+        if (s) {
+            /* the sink token's key and value at this layer, after this block's norm and
+             * projections and never rotated, are the extra key/value every data query sees */
+            LayerKeep sk = {0};
+            Tensor *s_next = block(m, g, l, s, &sink, NULL, NULL, &sk);
+            sink_k = sk.sink_k;
+            sink_v = sk.sink_v;
+            s = s_next;
+        }
+        LayerKeep keep = {0};
+        if (tr && tr->keep_attn) {
+            keep.probs = tr->attn_probs[l] = arena_alloc(&g->arena, (size_t)B * H * T * T * sizeof(float));
+            keep.sink_mass = tr->sink_mass[l] = arena_alloc(&g->arena, (size_t)B * H * T * sizeof(float));
+        }
+        h = block(m, g, l, h, &data, sink_k, sink_v, &keep);
+        if (tr && tr->keep_qkv) { tr->q[l] = keep.q; tr->k[l] = keep.k; tr->v[l] = keep.v; }
+        if (tr && tr->keep_hidden) tr->hidden[l + 1] = h;
+    }
+    Tensor *logits = output_logits(m, g, h);
+    if (tr) tr->logits = logits;
+    int V = c->vocab_size;
+    for (int i = 0; i < B * T; i++)
+        SL_CHECK(b->loss_mask[i] == 0.0f || (b->targets[i] >= 0 && b->targets[i] < V),
+                 "target %d at %d outside the vocabulary of %d", b->targets[i], i, V);
+    int shape[2] = {B * T, V};
+    return op_cross_entropy(g, op_reshape(g, logits, 2, shape), b->targets, b->loss_mask);
+}
+
+size_t transformer_arena_bytes(const ModelConfig *c, int B, int T, const ForwardTrace *tr)
+{
+    /* Floats per row of the batch, forward and gradient: per layer ~14 C-wide activations,
+     * 4 F-wide, and the attention's saved probabilities (H * T) plus kept copies; then the
+     * embeddings, final norm/MLM head and the logits with their softmax. */
+    size_t C = (size_t)c->d_model, F = (size_t)c->d_ff, H = (size_t)c->n_head, V = (size_t)c->vocab_size;
+    size_t per_layer = 16 * C + 5 * F + 3 * H * (size_t)T + 2 * H;
+    size_t rows = (size_t)B * T;
+    size_t floats = rows * ((size_t)c->n_layer * per_layer * 2 + 12 * C + 4 * V);
+    size_t bytes = floats * sizeof(float) + rows * T + (size_t)c->n_layer * 64 * 1024;
+    (void)tr;
+    return bytes + bytes / 4 + (16u << 20);
+}

@@ -1,0 +1,81 @@
+/* transformer.h: the model family every sink experiment trains: causal (GPT-like), bidirectional
+ * (BERT-like, MLM) and prefix-LM transformers, with every positional encoding, mask, attention
+ * variant, norm and MLP as a switch in one code path. The parameter names and layouts listed in
+ * the README ("Parameters") are a contract: checkpoints and the PyTorch reference rely on them. */
+#ifndef SINKLAB_TRANSFORMER_H
+#define SINKLAB_TRANSFORMER_H
+
+#include "model/autograd.h"
+#include "model/attention.h"
+#include "model/mask.h"
+#include "data/batch.h"
+
+typedef enum { POS_NONE, POS_LEARNED, POS_SINUSOIDAL, POS_ROPE, POS_ALIBI } PosEncoding;
+typedef enum { NORM_LAYERNORM, NORM_RMSNORM } NormKind;
+typedef enum { MLP_GELU, MLP_RELU, MLP_SWIGLU } MlpKind;
+
+typedef struct {
+    ModelKind kind;
+    int n_layer, d_model, n_head, d_ff, vocab_size, max_seq_len;
+    PosEncoding pos;
+    float rope_base;
+    NormKind norm;
+    int norm_pre;              /* 1: pre-norm (GPT-2), 0: post-norm (original/BERT) */
+    MlpKind mlp;
+    int bias;                  /* biases in linear layers and layernorm */
+    int tie_embeddings;
+    float init_std;            /* 0.02 */
+    AttentionSpec attention;
+    MaskSpec mask;
+} ModelConfig;
+
+/* Parameters of one block, views into the model's ParamBlock (NULL when the option is off). */
+typedef struct {
+    Tensor *ln1_w, *ln1_b, *ln2_w, *ln2_b;
+    Tensor *wq, *bq, *wk, *bk, *wv, *bv, *wo, *bo;
+    Tensor *wg, *bg;                       /* output gate */
+    Tensor *sink_logit, *sink_k, *sink_v;  /* (H), (H, D), (H, D) */
+    Tensor *w_fc, *b_fc, *w_up, *b_up, *w_proj, *b_proj;   /* up: swiglu's second projection */
+} BlockParams;
+
+typedef struct {
+    ModelConfig cfg;
+    ParamBlock params;
+    Tensor *wte, *wpe, *lnf_w, *lnf_b, *lm_head, *lm_bias;
+    Tensor *mlm_w, *mlm_b, *mlm_ln_w, *mlm_ln_b;     /* bidirectional MLM head transform */
+    Tensor *sink_token;                               /* sink: token, (C) */
+    BlockParams *blocks;
+    float *alibi_slopes;
+} Transformer;
+
+/* What a forward pass should keep for probes and analysis. Everything kept lives in the graph's
+ * arena until graph_reset(). Arrays are indexed by layer; hidden has n_layer + 1 entries
+ * (after the embeddings, then after each block). */
+typedef struct {
+    int keep_attn, keep_qkv, keep_hidden;
+    int grad_input;             /* give the input embeddings h^0 a gradient */
+    const float *embed_delta;   /* (B, T, C) added to h^0 (perturbation), or NULL */
+    /* outputs */
+    float **attn_probs;         /* [l] -> (B, H, T, T) */
+    float **sink_mass;          /* [l] -> (B, H, T) */
+    Tensor **q, **k, **v;       /* [l] -> (B, T, C), after RoPE */
+    Tensor **hidden;            /* [l] -> (B, T, C) */
+    uint8_t *allowed;           /* (B, T, T) the resolved mask */
+    Tensor *logits;             /* (B, T, V) */
+} ForwardTrace;
+
+/* Builds the parameter block and initialises it (GPT-2 style: N(0, init_std), residual output
+ * projections N(0, init_std / sqrt(2 n_layer)), norms 1, biases 0; seeded). Returns 0, or -1 with
+ * a message in err for an inconsistent config. */
+int transformer_init(Transformer *m, const ModelConfig *cfg, uint64_t seed, char *err, size_t n_err);
+void transformer_free(Transformer *m);
+
+/* Forward on a batch; returns the scalar loss (mean cross-entropy over loss_mask). trace may be
+ * NULL. With g->record the tape is recorded so graph_backward(g, loss) fills parameter grads. */
+Tensor *transformer_forward(Transformer *m, Graph *g, const Batch *batch, ForwardTrace *trace);
+
+/* Bytes of arena one forward+backward needs at (B, T), with the trace options; used to size the
+ * step arena once. */
+size_t transformer_arena_bytes(const ModelConfig *cfg, int B, int T, const ForwardTrace *trace);
+
+#endif

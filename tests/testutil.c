@@ -1,0 +1,93 @@
+/* testutil.c: shared helpers for the CMocka tests (see testutil.h). */
+#include "tests/testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+uint64_t trng_next(TestRng *r)
+{
+    uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+float trng_uniform(TestRng *r, float lo, float hi)
+{
+    return lo + (hi - lo) * (float)((trng_next(r) >> 40) * (1.0 / 16777216.0));
+}
+
+int trng_int(TestRng *r, int lo, int hi_inclusive)
+{
+    return lo + (int)(trng_next(r) % (uint64_t)(hi_inclusive - lo + 1));
+}
+
+void trng_fill(TestRng *r, float *x, size_t n, float lo, float hi)
+{
+    for (size_t i = 0; i < n; i++) x[i] = trng_uniform(r, lo, hi);
+}
+
+double assert_close(const char *name, const float *got, const float *want, size_t n,
+                    double atol, double rtol)
+{
+    double worst_excess = 0, max_abs = 0;
+    size_t worst = 0;
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - (double)want[i]);
+        double tol = atol + rtol * fabs((double)want[i]);
+        if (d > max_abs || isnan(d)) max_abs = isnan(d) ? INFINITY : d;
+        if (!(d <= tol)) {
+            double excess = isnan(d) ? INFINITY : d - tol;
+            if (!bad || excess > worst_excess) { worst_excess = excess; worst = i; }
+            bad = 1;
+        }
+    }
+    if (bad)
+        fail_msg("%s[%zu]: got %.9g, want %.9g (atol %.3g, rtol %.3g)", name, worst,
+                 (double)got[worst], (double)want[worst], atol, rtol);
+    return max_abs;
+}
+
+const char *test_bin(void)
+{
+    const char *b = getenv("SINKLAB_BIN");
+    return b ? b : "./build/sinklab";
+}
+
+const char *test_src(void)
+{
+    const char *s = getenv("SINKLAB_SRC");
+    return s ? s : ".";
+}
+
+int test_run(const char *cmd, char *out, size_t cap)
+{
+    char full[8192];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    if (!p) return -1;
+    size_t n = 0;
+    char buf[4096];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, p)) > 0) {
+        if (out && n + 1 < cap) {
+            size_t take = got < cap - 1 - n ? got : cap - 1 - n;
+            memcpy(out + n, buf, take);
+            n += take;
+        }
+    }
+    if (out && cap) out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void test_tmpdir(char *out, size_t cap, const char *tag)
+{
+    snprintf(out, cap, "/tmp/sinklab_test_%s_XXXXXX", tag);
+    if (!mkdtemp(out)) fail_msg("mkdtemp %s failed", out);
+}
