@@ -28,7 +28,8 @@ void graph_reset(Graph *g)
 
 Tensor *graph_output(Graph *g, int ndim, const int *shape, int needs_grad)
 {
-    return tensor_new(&g->arena, ndim, shape, g->record && needs_grad);
+    /* every op writes its whole output, so only the gradient needs zeroing */
+    return tensor_new_uninit(&g->arena, ndim, shape, g->record && needs_grad);
 }
 
 Tensor *graph_constant(Graph *g, int ndim, const int *shape)
@@ -60,4 +61,15 @@ void graph_backward(Graph *g, Tensor *loss)
              "the graph is not recording)");
     loss->grad[0] += 1.0f;
     for (int i = g->n_nodes - 1; i >= 0; i--) g->nodes[i].backward(&g->nodes[i]);
+}
+
+void graph_backward_seeded(Graph *g, Tensor *y, const float *dy)
+{
+    SL_CHECK(y->grad, "graph_backward_seeded: the tensor has no gradient");
+    int last = -1;
+    for (int i = g->n_nodes - 1; i >= 0 && last < 0; i--)
+        if (g->nodes[i].out == y || g->nodes[i].out->data == y->data) last = i;
+    SL_CHECK(last >= 0, "graph_backward_seeded: the tensor was not produced on this tape");
+    for (size_t i = 0; i < y->size; i++) y->grad[i] += dy[i];
+    for (int i = last; i >= 0; i--) g->nodes[i].backward(&g->nodes[i]);
 }

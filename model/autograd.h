@@ -37,7 +37,12 @@ void graph_reset(Graph *g);
 /* loss must be a scalar: seeds d loss = 1 and runs every node's backward in reverse order. */
 void graph_backward(Graph *g, Tensor *loss);
 
-/* New output tensor of an op; it gets a gradient iff the graph records and needs_grad. */
+/* Backward from any recorded tensor y with seed dy (y->size floats): runs the nodes up to and
+ * including y's producer, in reverse. Used for Jacobian-vector products (d h_T / d h_0). */
+void graph_backward_seeded(Graph *g, Tensor *y, const float *dy);
+
+/* New output tensor of an op (data uninitialised: the op writes all of it); it gets a zeroed
+ * gradient iff the graph records and needs_grad. */
 Tensor *graph_output(Graph *g, int ndim, const int *shape, int needs_grad);
 /* Appends a node (only call when the output has a gradient). */
 Node *graph_node(Graph *g, const char *op, BackwardFn bw, Tensor *out);

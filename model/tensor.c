@@ -50,7 +50,7 @@ void arena_free(Arena *a)
 
 void arena_reset(Arena *a) { a->used = 0; }
 
-void *arena_alloc(Arena *a, size_t bytes)
+void *arena_alloc_uninit(Arena *a, size_t bytes)
 {
     size_t start = (a->used + 63) & ~(size_t)63;
     if (start + bytes > a->cap)
@@ -58,12 +58,17 @@ void *arena_alloc(Arena *a, size_t bytes)
                a->name, start + bytes, a->cap);
     a->used = start + bytes;
     if (a->used > a->high_water) a->high_water = a->used;
-    void *p = a->base + start;
+    return a->base + start;
+}
+
+void *arena_alloc(Arena *a, size_t bytes)
+{
+    void *p = arena_alloc_uninit(a, bytes);
     memset(p, 0, bytes);
     return p;
 }
 
-Tensor *tensor_new(Arena *a, int ndim, const int *shape, int with_grad)
+static Tensor *tensor_make(Arena *a, int ndim, const int *shape, int with_grad, int zero)
 {
     SL_CHECK(ndim >= 1 && ndim <= TENSOR_MAX_DIM, "tensor_new: ndim %d out of range", ndim);
     Tensor *t = arena_alloc(a, sizeof *t);
@@ -74,9 +79,19 @@ Tensor *tensor_new(Arena *a, int ndim, const int *shape, int with_grad)
         t->shape[i] = shape[i];
         t->size *= (size_t)shape[i];
     }
-    t->data = arena_alloc(a, t->size * sizeof(float));
+    t->data = zero ? arena_alloc(a, t->size * sizeof(float)) : arena_alloc_uninit(a, t->size * sizeof(float));
     if (with_grad) t->grad = arena_alloc(a, t->size * sizeof(float));
     return t;
+}
+
+Tensor *tensor_new(Arena *a, int ndim, const int *shape, int with_grad)
+{
+    return tensor_make(a, ndim, shape, with_grad, 1);
+}
+
+Tensor *tensor_new_uninit(Arena *a, int ndim, const int *shape, int with_grad)
+{
+    return tensor_make(a, ndim, shape, with_grad, 0);
 }
 
 Tensor *tensor_new2(Arena *a, int d0, int d1, int with_grad)

@@ -31,9 +31,13 @@ void arena_free(Arena *a);
 void arena_reset(Arena *a);
 /* 64-byte aligned, zeroed. Dies with "arena 'NAME' overflow: need N bytes, capacity C". */
 void *arena_alloc(Arena *a, size_t bytes);
+/* The same without zeroing, for buffers the caller overwrites completely (op outputs). */
+void *arena_alloc_uninit(Arena *a, size_t bytes);
 
 /* A tensor (and optionally a zeroed gradient) allocated from the arena, data zeroed. */
 Tensor *tensor_new(Arena *a, int ndim, const int *shape, int with_grad);
+/* Data left uninitialised (the gradient, if any, is still zeroed): for op outputs. */
+Tensor *tensor_new_uninit(Arena *a, int ndim, const int *shape, int with_grad);
 Tensor *tensor_new2(Arena *a, int d0, int d1, int with_grad);
 Tensor *tensor_new3(Arena *a, int d0, int d1, int d2, int with_grad);
 /* A view with a different shape over the same data and grad (reshape is free: tensors are

@@ -4,9 +4,14 @@
 #ifndef SINKLAB_COMMANDS_H
 #define SINKLAB_COMMANDS_H
 
+#include "train/config.h"
+
 int cmd_train(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
 int cmd_data(int argc, char **argv);
-int cmd_demo(int argc, char **argv);
+
+/* Loads CONFIG over the defaults, applies --set overrides in order and validates; prints the
+ * error and returns 2 on bad input, 0 on success. cmd names the subcommand in messages. */
+int cli_load_config(Config *c, const char *path, char **sets, int n_sets, const char *cmd);
 
 #endif

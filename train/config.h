@@ -37,6 +37,10 @@ typedef struct {
     int bos;                    /* -1 = follow the training data's BOS policy */
     int heavy_every;            /* costlier metrics; always at checkpoints */
     float eps[3];               /* sink-rate thresholds: 0.3 0.5 0.8 */
+    int perturb_pos;            /* perturbation spread: the perturbed position (default 1) */
+    float perturb_scale;        /* noise norm relative to ||h^0|| at that position (0.5) */
+    int jacobian_seq;           /* sequences for the Jacobian-norm estimate (8) */
+    int jacobian_samples;       /* random projections per estimate (8) */
 } ProbeConfig;
 
 #define CKPT_MAX_STEPS 64

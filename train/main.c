@@ -13,7 +13,6 @@ static void usage(FILE *f)
         "  sinklab train CONFIG.yaml [--set key.path=value ...] [--out runs/NAME] [--resume] [--force]\n"
         "  sinklab analyze CHECKPOINT|RUN_DIR [--config probe.yaml] [--set probe.key=value ...] [--out DIR]\n"
         "  sinklab data CONFIG.yaml [--set ...] [--batches N] [--json]\n"
-        "  sinklab demo [--steps N]      train a tiny model through the autograd, print the loss\n"
         "  sinklab --help | --version | COMMAND --help\n"
         "\n"
         "exit codes: 0 success, 2 bad usage or input, 1 runtime failure\n",
@@ -38,7 +37,6 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
     if (!strcmp(cmd, "analyze")) return cmd_analyze(argc - 2, argv + 2);
     if (!strcmp(cmd, "data")) return cmd_data(argc - 2, argv + 2);
-    if (!strcmp(cmd, "demo")) return cmd_demo(argc - 2, argv + 2);
     fprintf(stderr, "sinklab: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

@@ -1,0 +1,400 @@
+/* probe.c: runs the fixed probe set through the training forward pass and logs every sink metric
+ * (definitions in SCIENCE.md "Metrics", implemented in metrics.c). */
+#include "analysis/probe.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "analysis/metrics.h"
+#include "data/tokenizer.h"
+#include "model/rng.h"
+
+/* Fixed seeds: the probe's random directions never depend on training state, so a checkpoint
+ * reproduces its probe line. */
+#define PROBE_JACOBIAN_SEED 0x5ee4a11ULL
+#define PROBE_PERTURB_SEED 0x9e27b1ULL
+
+typedef struct ProbeScratch {
+    float *n_q;                                       /* (T) |Q_k| */
+    float *lh[12];                                    /* (L, H) per-head results */
+    float *lt[4];                                     /* (L + 1) per-layer results */
+    float *clean_hidden;                              /* (L+1, B, T, C) for the spread */
+    float *delta;                                     /* (B, T, C) perturbation */
+    float *dy, *jac_sq;                               /* Jacobian seeds and accumulators */
+    float *maps;                                      /* (L, H, T, T) attention of sequence 0 */
+    int *loc;                                         /* (L, H) sink location */
+} ProbeScratch;
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int resolve_bos(const ProbeConfig *cfg, const DataConfig *data)
+{
+    if (cfg->bos >= 0) return cfg->bos;
+    return data->bos == BOS_WINDOW_START || data->bos == BOS_BOTH;
+}
+
+int probe_init(Probe *p, const Transformer *m, const Dataset *ds, const ProbeConfig *cfg,
+               char *err, size_t n_err)
+{
+    memset(p, 0, sizeof *p);
+    p->cfg = *cfg;
+    p->bos = resolve_bos(cfg, &ds->cfg);
+    p->L = m->cfg.n_layer;
+    p->H = m->cfg.n_head;
+    p->T = cfg->seq_len;
+    p->B = cfg->n_seq;
+    batch_alloc(&p->batch, p->B, p->T);
+    if (dataset_probe_set(ds, p->B, p->T, p->bos, &p->batch) != 0) {
+        snprintf(err, n_err, "probe: the held-out split cannot fill %d sequences of %d tokens "
+                 "(lower probe.n_seq or probe.seq_len, or raise data.val_fraction)", p->B, p->T);
+        batch_free(&p->batch);
+        return -1;
+    }
+    ForwardTrace want = {.keep_attn = 1, .keep_qkv = 1, .keep_hidden = 1};
+    graph_init(&p->graph, transformer_arena_bytes(&m->cfg, p->B, p->T, &want), 1 << 16);
+    int Bj = cfg->jacobian_seq < p->B ? cfg->jacobian_seq : p->B;
+    graph_init(&p->jac_graph, transformer_arena_bytes(&m->cfg, Bj > 0 ? Bj : 1, p->T, &want), 1 << 16);
+    int L = p->L, H = p->H, T = p->T, C = m->cfg.d_model;
+    size_t BTC = (size_t)p->B * T * C;
+    ProbeScratch *s = xcalloc(1, sizeof *s);
+    s->n_q = xcalloc((size_t)T, sizeof(float));
+    for (int i = 0; i < 12; i++) s->lh[i] = xcalloc((size_t)L * H, sizeof(float));
+    for (int i = 0; i < 4; i++) s->lt[i] = xcalloc((size_t)L + 1, sizeof(float));
+    s->clean_hidden = xcalloc((size_t)(L + 1) * BTC, sizeof(float));
+    s->delta = xcalloc(BTC, sizeof(float));
+    s->dy = xcalloc((size_t)(Bj > 0 ? Bj : 1) * T * C, sizeof(float));
+    s->jac_sq = xcalloc((size_t)(Bj > 0 ? Bj : 1) * T, sizeof(float));
+    s->maps = xcalloc((size_t)L * H * T * T, sizeof(float));
+    s->loc = xcalloc((size_t)L * H, sizeof(int));
+    p->alpha = xcalloc((size_t)L * H * T, sizeof(float));
+    p->alpha0 = xcalloc((size_t)L * H, sizeof(float));
+    p->value_norms = xcalloc((size_t)L * H * T, sizeof(float));
+    p->scratch = s;
+    return 0;
+}
+
+void probe_free(Probe *p)
+{
+    ProbeScratch *s = p->scratch;
+    if (s) {
+        free(s->n_q);
+        for (int i = 0; i < 12; i++) free(s->lh[i]);
+        for (int i = 0; i < 4; i++) free(s->lt[i]);
+        free(s->clean_hidden); free(s->delta); free(s->dy); free(s->jac_sq); free(s->maps);
+        free(s->loc);
+        free(s);
+    }
+    free(p->alpha);
+    free(p->alpha0);
+    free(p->value_norms);
+    graph_free(&p->graph);
+    graph_free(&p->jac_graph);
+    batch_free(&p->batch);
+    memset(p, 0, sizeof *p);
+}
+
+double probe_uniform_alpha0(const Probe *p)
+{
+    /* alpha_0 when every row is uniform over its allowed keys: mean over queries that see key 0
+     * of 1 / (number of keys they see), per sequence, then averaged */
+    const uint8_t *allowed = p->trace.allowed;
+    if (!allowed) return 0.0;
+    int T = p->T;
+    double total = 0.0;
+    int n_seq = 0;
+    for (int b = 0; b < p->B; b++) {
+        double sum = 0.0;
+        int n = 0;
+        for (int i = 0; i < T; i++) {
+            if (p->batch.doc_ids[b * T + i] < 0) continue;
+            const uint8_t *row = allowed + ((size_t)b * T + i) * T;
+            if (!row[0]) continue;
+            int keys = 0;
+            for (int j = 0; j < T; j++) keys += row[j];
+            sum += 1.0 / keys;
+            n++;
+        }
+        if (n) { total += sum / n; n_seq++; }
+    }
+    return n_seq ? total / n_seq : 0.0;
+}
+
+/* ---- the light metrics: every probe ---- */
+
+static void write_LH(JsonWriter *w, const char *key, const float *x, int L, int H)
+{
+    int shape[2] = {L, H};
+    jsonw_key_floats(w, key, x, shape, 2);
+}
+
+static void light_metrics(Probe *p, Transformer *m, JsonWriter *w)
+{
+    ProbeScratch *s = p->scratch;
+    const ForwardTrace *tr = &p->trace;
+    int L = p->L, H = p->H, T = p->T, B = p->B, D = m->cfg.d_model / H;
+    const int32_t *doc = p->batch.doc_ids;
+    int proxy = m->cfg.attention.normalizer == ATTN_SIGMOID;
+    int *loc = s->loc;
+    float *loc_alpha = s->lh[0], *vratio = s->lh[1], *kratio = s->lh[2], *cosq = s->lh[3];
+    float *normprod = s->lh[4], *ent = s->lh[5], *ent_n = s->lh[6];
+    float *bos_alpha = s->lh[7], *last_alpha = s->lh[8], *sink_alpha = s->lh[9];
+    float *massive = s->lt[0], *top_median = s->lt[1];
+    int has_bos = 0, has_last = m->cfg.kind == MODEL_BIDIRECTIONAL;
+    int has_sink_mass = m->cfg.attention.sink != SINK_NONE ||
+                        m->cfg.attention.normalizer == ATTN_SOFTMAX1;
+    for (int l = 0; l < L; l++) {
+        const float *A = tr->attn_probs[l];
+        metrics_alpha(p->alpha + (size_t)l * H * T, s->n_q, A, tr->allowed, doc, proxy, B, H, T);
+        for (int h = 0; h < H; h++) p->alpha0[l * H + h] = p->alpha[((size_t)l * H + h) * T];
+        metrics_sink_location(loc + l * H, loc_alpha + l * H, p->alpha + (size_t)l * H * T, s->n_q, H, T);
+        if (metrics_alpha_bos(bos_alpha + l * H, A, tr->allowed, doc, p->batch.tokens, TOK_BOS,
+                              proxy, B, H, T) > 0)
+            has_bos = 1;
+        if (has_last) metrics_alpha_last(last_alpha + l * H, A, tr->allowed, doc, proxy, B, H, T);
+        if (has_sink_mass) metrics_sink_mass(sink_alpha + l * H, tr->sink_mass[l], doc, B, H, T);
+        metrics_norm_ratio(vratio + l * H, p->value_norms + (size_t)l * H * T, tr->v[l]->data, doc, B, T, H, D);
+        metrics_norm_ratio(kratio + l * H, NULL, tr->k[l]->data, doc, B, T, H, D);
+        metrics_qk0(cosq + l * H, normprod + l * H, tr->q[l]->data, tr->k[l]->data, tr->allowed,
+                    doc, B, T, H, D);
+        metrics_entropy(ent + l * H, ent_n + l * H, A, tr->allowed, doc, proxy, B, H, T);
+        metrics_massive(&massive[l], &top_median[l], NULL, NULL, tr->hidden[l + 1]->data, doc, B,
+                        T, m->cfg.d_model);
+    }
+    int n = L * H;
+    double mx = 0.0, mean = 0.0;
+    for (int i = 0; i < n; i++) {
+        mx = p->alpha0[i] > mx ? p->alpha0[i] : mx;
+        mean += p->alpha0[i];
+    }
+    mean /= n;
+    jsonw_key_number(w, "loss", p->loss);
+    write_LH(w, "alpha0", p->alpha0, L, H);
+    jsonw_key_object_begin(w, "sink_rate");
+    for (int e = 0; e < 3; e++) {
+        char key[32];
+        snprintf(key, sizeof key, "%g", (double)p->cfg.eps[e]);
+        p->sink_rate[e] = metrics_sink_rate(p->alpha, n, T, p->cfg.eps[e]);
+        jsonw_key_number(w, key, p->sink_rate[e]);
+    }
+    jsonw_object_end(w);
+    jsonw_key_number(w, "alpha0_max", mx);
+    jsonw_key_number(w, "alpha0_mean", mean);
+    jsonw_key_number(w, "uniform_alpha0", probe_uniform_alpha0(p));
+    if (has_bos) write_LH(w, "alpha_bos", bos_alpha, L, H);
+    if (has_last) write_LH(w, "alpha_last", last_alpha, L, H);
+    if (has_sink_mass) write_LH(w, "alpha_learned_sink", sink_alpha, L, H);
+    int shape[2] = {L, H};
+    jsonw_key_ints(w, "sink_location", loc, shape, 2);
+    write_LH(w, "sink_location_alpha", loc_alpha, L, H);
+    write_LH(w, "value_norm_ratio", vratio, L, H);
+    write_LH(w, "key_norm_ratio", kratio, L, H);
+    write_LH(w, "cos_qk0", cosq, L, H);
+    write_LH(w, "qk0_normprod", normprod, L, H);
+    write_LH(w, "entropy", ent, L, H);
+    write_LH(w, "entropy_norm", ent_n, L, H);
+    jsonw_key_floats(w, "massive_ratio", massive, &L, 1);
+    jsonw_key_floats(w, "massive_top_median", top_median, &L, 1);
+}
+
+/* ---- the heavy metrics: at checkpoints and every probe.heavy_every steps ---- */
+
+static void spectrum_metrics(Probe *p, Transformer *m, JsonWriter *w)
+{
+    ProbeScratch *s = p->scratch;
+    const ForwardTrace *tr = &p->trace;
+    int L = p->L, H = p->H, T = p->T, D = m->cfg.d_model / H;
+    float *mean = s->lh[0], *var = s->lh[1], *smean = s->lh[2], *svar = s->lh[3];
+    float *share0 = s->lh[4];
+    int ok = 1;
+    for (int l = 0; l < L; l++) {
+        const BlockParams *bp = &m->blocks[l];
+        ok &= metrics_qk_spectrum(mean + l * H, var + l * H, smean + l * H, svar + l * H, NULL,
+                                  NULL, bp->wq->data, bp->wk->data, NULL, H, D) == 0;
+        /* norm-based attention: the share of key 0, alpha-style average (Kobayashi et al.) */
+        float *share = xcalloc((size_t)H * T, sizeof(float));
+        metrics_norm_attention(share, tr->attn_probs[l], tr->v[l]->data, bp->wo->data,
+                               tr->allowed, p->batch.doc_ids, p->B, H, T, D);
+        for (int h = 0; h < H; h++) share0[l * H + h] = share[(size_t)h * T];
+        free(share);
+    }
+    if (ok) {
+        write_LH(w, "qk_eig_mean", mean, L, H);
+        write_LH(w, "qk_eig_var", var, L, H);
+        write_LH(w, "qk_sym_mean", smean, L, H);
+        write_LH(w, "qk_sym_var", svar, L, H);
+    }
+    write_LH(w, "norm_attn0", share0, L, H);
+}
+
+static void collapse_metrics(Probe *p, Transformer *m, JsonWriter *w)
+{
+    ProbeScratch *s = p->scratch;
+    int L1 = p->L + 1, C = m->cfg.d_model;
+    float *cosm = s->lt[0], *resid = s->lt[1], *erank = s->lt[2];
+    int ok = 1;
+    for (int l = 0; l < L1; l++)
+        ok &= metrics_collapse(&cosm[l], &resid[l], &erank[l], p->trace.hidden[l]->data,
+                               p->batch.doc_ids, p->B, p->T, C) == 0;
+    if (!ok) return;
+    jsonw_key_floats(w, "collapse_cos", cosm, &L1, 1);
+    jsonw_key_floats(w, "collapse_resid", resid, &L1, 1);
+    jsonw_key_floats(w, "eff_rank", erank, &L1, 1);
+}
+
+/* Over-mixing (Barbero et al.): noise of norm perturb_scale * ||h^0_i|| on the input embedding of
+ * position i = perturb_pos, then per layer the relative change of the later positions. Runs a
+ * second forward pass, so it comes after everything that reads the clean trace. */
+static void spread_metrics(Probe *p, Transformer *m, JsonWriter *w)
+{
+    ProbeScratch *s = p->scratch;
+    int L1 = p->L + 1, B = p->B, T = p->T, C = m->cfg.d_model, pos = p->cfg.perturb_pos;
+    if (pos < 0 || pos >= T - 1) return;
+    size_t BTC = (size_t)B * T * C;
+    for (int l = 0; l < L1; l++)
+        memcpy(s->clean_hidden + l * BTC, p->trace.hidden[l]->data, BTC * sizeof(float));
+    Rng rng;
+    rng_seed(&rng, PROBE_PERTURB_SEED);
+    memset(s->delta, 0, BTC * sizeof(float));
+    for (int b = 0; b < B; b++) {
+        const float *h0 = s->clean_hidden + ((size_t)b * T + pos) * C;
+        float *d = s->delta + ((size_t)b * T + pos) * C;
+        double hn = 0.0, dn = 0.0;
+        for (int c = 0; c < C; c++) {
+            d[c] = rng_normal(&rng);
+            hn += (double)h0[c] * h0[c];
+            dn += (double)d[c] * d[c];
+        }
+        float scale = (float)(p->cfg.perturb_scale * sqrt(hn) / (sqrt(dn) + 1e-30));
+        for (int c = 0; c < C; c++) d[c] *= scale;
+    }
+    ForwardTrace tr = {.keep_hidden = 1, .embed_delta = s->delta};
+    graph_reset(&p->graph);
+    p->graph.record = 0;
+    transformer_forward(m, &p->graph, &p->batch, &tr);
+    float *spread = s->lt[3];
+    for (int l = 0; l < L1; l++)
+        spread[l] = metrics_perturb_spread(NULL, s->clean_hidden + l * BTC, tr.hidden[l]->data,
+                                           p->batch.doc_ids, pos, B, T, C);
+    jsonw_key_floats(w, "spread", spread, &L1, 1);
+    jsonw_key_int(w, "spread_pos", pos);
+}
+
+/* ||d h_{T-1}^L / d h_i^0||_F for every input position i, estimated as sqrt(E ||J^T u||^2) over
+ * Gaussian u (Hutchinson): one backward pass per sample gives all positions at once. */
+static void jacobian_metrics(Probe *p, Transformer *m, JsonWriter *w)
+{
+    ProbeScratch *s = p->scratch;
+    int Bj = p->cfg.jacobian_seq < p->B ? p->cfg.jacobian_seq : p->B;
+    int n_samples = p->cfg.jacobian_samples, T = p->T, C = m->cfg.d_model, L = p->L;
+    if (Bj < 1 || n_samples < 1) return;
+    Batch sub = p->batch;
+    sub.B = Bj;
+    Rng rng;
+    rng_seed(&rng, PROBE_JACOBIAN_SEED);
+    memset(s->jac_sq, 0, (size_t)Bj * T * sizeof(float));
+    for (int k = 0; k < n_samples; k++) {
+        graph_reset(&p->jac_graph);
+        p->jac_graph.record = 1;
+        ForwardTrace tr = {.keep_hidden = 1, .grad_input = 1};
+        transformer_forward(m, &p->jac_graph, &sub, &tr);
+        memset(s->dy, 0, (size_t)Bj * T * C * sizeof(float));
+        for (int b = 0; b < Bj; b++)
+            for (int c = 0; c < C; c++) s->dy[((size_t)b * T + T - 1) * C + c] = rng_normal(&rng);
+        graph_backward_seeded(&p->jac_graph, tr.hidden[L], s->dy);
+        const float *g0 = tr.hidden[0]->grad;
+        for (int b = 0; b < Bj; b++)
+            for (int i = 0; i < T; i++) {
+                double sq = 0.0;
+                for (int c = 0; c < C; c++) {
+                    double v = g0[((size_t)b * T + i) * C + c];
+                    sq += v * v;
+                }
+                s->jac_sq[b * T + i] += (float)(sq / n_samples);
+            }
+    }
+    float *by_pos = xcalloc((size_t)T, sizeof(float));
+    for (int i = 0; i < T; i++) {
+        double acc = 0.0;
+        for (int b = 0; b < Bj; b++) acc += sqrt(s->jac_sq[b * T + i]);
+        by_pos[i] = (float)(acc / Bj);
+    }
+    int pos = p->cfg.perturb_pos >= 0 && p->cfg.perturb_pos < T ? p->cfg.perturb_pos : 0;
+    jsonw_key_number(w, "jacobian_norm", by_pos[pos]);
+    jsonw_key_floats(w, "jacobian_by_pos", by_pos, &T, 1);
+    free(by_pos);
+    /* the Jacobian pass wrote into parameter gradients: leave them clean for the next step */
+    params_zero_grad(&m->params);
+}
+
+void probe_run(Probe *p, Transformer *m, int heavy, JsonWriter *w)
+{
+    double t0 = now_seconds();
+    ProbeScratch *s = p->scratch;
+    graph_reset(&p->graph);
+    p->graph.record = 0;
+    memset(&p->trace, 0, sizeof p->trace);
+    p->trace.keep_attn = p->trace.keep_qkv = p->trace.keep_hidden = 1;
+    Tensor *loss = transformer_forward(m, &p->graph, &p->batch, &p->trace);
+    p->loss = loss->data[0];
+    /* sequence 0's attention maps, kept for probe_write_maps beyond later passes */
+    size_t TT = (size_t)p->T * p->T;
+    for (int l = 0; l < p->L; l++)
+        for (int h = 0; h < p->H; h++)
+            memcpy(s->maps + ((size_t)l * p->H + h) * TT, p->trace.attn_probs[l] + (size_t)h * TT,
+                   TT * sizeof(float));
+    jsonw_key_object_begin(w, "probe");
+    light_metrics(p, m, w);
+    if (heavy) {
+        spectrum_metrics(p, m, w);
+        collapse_metrics(p, m, w);
+        spread_metrics(p, m, w);
+        jacobian_metrics(p, m, w);
+    }
+    jsonw_object_end(w);
+    p->seconds += now_seconds() - t0;
+}
+
+int probe_write_maps(const Probe *p, const char *path, int64_t step, char *err, size_t n_err)
+{
+    const ProbeScratch *s = p->scratch;
+    int L = p->L, H = p->H, T = p->T;
+    JsonWriter w;
+    jsonw_init(&w);
+    jsonw_object_begin(&w);
+    jsonw_key_int(&w, "step", step);
+    jsonw_key_int(&w, "T", T);
+    jsonw_key_int(&w, "n_layer", L);
+    jsonw_key_int(&w, "n_head", H);
+    jsonw_key_ints(&w, "tokens", p->batch.tokens, &T, 1);
+    char *text = xmalloc((size_t)T * 8 + 1);
+    tok_decode(p->batch.tokens, (size_t)T, text, (size_t)T * 8 + 1);
+    jsonw_key_string(&w, "text", text);
+    free(text);
+    int maps_shape[4] = {L, H, T, T}, lht[3] = {L, H, T};
+    jsonw_key_floats(&w, "attn", s->maps, maps_shape, 4);
+    jsonw_key_floats(&w, "value_norm", p->value_norms, lht, 3);
+    jsonw_key_floats(&w, "alpha", p->alpha, lht, 3);
+    jsonw_object_end(&w);
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    int rc = -1;
+    if (!f) {
+        snprintf(err, n_err, "%s: cannot write", tmp);
+    } else {
+        rc = jsonw_write_line(&w, f);
+        if (fclose(f) != 0) rc = -1;
+        if (rc == 0 && rename(tmp, path) != 0) rc = -1;
+        if (rc != 0) snprintf(err, n_err, "%s: write failed", path);
+    }
+    jsonw_free(&w);
+    return rc;
+}

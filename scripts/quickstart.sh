@@ -1,0 +1,10 @@
+#!/bin/sh
+# quickstart.sh: the main job. Installs what is missing, builds, and trains the quick-start model
+# (configs/quickstart.yaml: a 4-layer causal transformer on the fortunes corpus, about 3 minutes on
+# 2 cores), writing runs/quickstart/ with metrics.jsonl, checkpoints and report.html.
+# Re-running replaces runs/quickstart. Extra arguments go to `sinklab train` (e.g. --set ...).
+set -eu
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+./build/sinklab train configs/quickstart.yaml --out runs/quickstart --force "$@"
+echo "open runs/quickstart/report.html in a browser to watch the sinks"
