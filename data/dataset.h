@@ -1,7 +1,7 @@
 /* dataset.h: the data pipeline's contract with the trainer and the probes. A Dataset is a corpus
  * split into train/validation documents (deterministic from data.split_seed alone) and packed
  * into token streams; a batch is a pure function of (dataset, split, seed, step, B, T), so resuming
- * needs only the step. Packing semantics are documented in docs/DATA.md. */
+ * needs only the step. Packing semantics are documented in the README ("Data"). */
 #ifndef SINKLAB_DATASET_H
 #define SINKLAB_DATASET_H
 

@@ -229,7 +229,8 @@ static size_t attn_work(const AttnCtx *c)
  * (half the work for causal masks, far less for windows). lo > hi marks an empty row. */
 static void rows_find_range(int *lo, int *hi, const uint8_t *allowed, int B, int T)
 {
-    #pragma omp parallel for schedule(static) if ((size_t)B * T * T >= ATTN_PARALLEL_MIN)
+    int par = (size_t)B * T * T >= ATTN_PARALLEL_MIN;
+    #pragma omp parallel for schedule(static) if (par)
     for (int r = 0; r < B * T; r++) {
         const uint8_t *al = allowed + (size_t)r * T;
         int a = 0, z = T - 1;
@@ -482,7 +483,8 @@ static void attention_backward(Node *n)
     sp.dsv = arena_alloc(c->arena, (size_t)BH * D * sizeof(float));
     sp.dlogit = arena_alloc(c->arena, (size_t)BH * sizeof(float));
     const float *dout = n->out->grad;
-    #pragma omp parallel for schedule(static) num_threads(n_threads) if (attn_work(c) >= ATTN_PARALLEL_MIN)
+    int par = attn_work(c) >= ATTN_PARALLEL_MIN;
+    #pragma omp parallel for schedule(static) num_threads(n_threads) if (par)
     for (int bh = 0; bh < BH; bh++)
         attn_backward_block(&sc[omp_get_thread_num()], &sp, c, dout, bh / c->H, bh % c->H);
     sink_grads_reduce(c, &sp);
@@ -552,7 +554,8 @@ Tensor *op_attention(Graph *g, Tensor *q, Tensor *k, Tensor *v, int n_head,
     int n_threads = omp_get_max_threads();
     Scratch *sc = scratch_for_threads(&g->arena, n_threads, c->T, c->D);
     int BH = c->B * c->H;
-    #pragma omp parallel for schedule(static) num_threads(n_threads) if (attn_work(c) >= ATTN_PARALLEL_MIN)
+    int par = attn_work(c) >= ATTN_PARALLEL_MIN;
+    #pragma omp parallel for schedule(static) num_threads(n_threads) if (par)
     for (int bh = 0; bh < BH; bh++)
         attn_forward_block(out->data, args->keep_probs, args->keep_sink_mass,
                            &sc[omp_get_thread_num()], c, bh / c->H, bh % c->H);

@@ -1,4 +1,4 @@
-/* transformer.c: the one forward pass of the sinklab model family (docs/MODEL.md is its contract).
+/* transformer.c: the one forward pass of the sinklab model family (the README ("Parameters and conventions") is its contract).
  * Every option is a switch here; training, probes and interventions all call
  * transformer_forward, so what analysis reads is what training computed. */
 #include "model/transformer.h"
@@ -119,7 +119,7 @@ static void bind_params(Transformer *m)
     }
 }
 
-/* GPT-2 initialisation, in parameter order from one stream (docs/MODEL.md "Initialisation"). */
+/* GPT-2 initialisation, in parameter order from one stream (the README ("Parameters and conventions") "Initialisation"). */
 static void init_params(Transformer *m, uint64_t seed)
 {
     Rng rng;

@@ -1,5 +1,5 @@
 /* test_attention.c: the fused attention op against a naive double-precision reference written
- * from docs/MODEL.md (every normalizer x sink x mask x ALiBi), finite-difference gradients of
+ * from the README ("Parameters and conventions") (every normalizer x sink x mask x ALiBi), finite-difference gradients of
  * every input and sink parameter, the invariants the sink experiments rely on, ALiBi slopes and
  * RoPE. */
 #include "tests/testutil.h"
@@ -13,7 +13,7 @@
 #include "model/attention.h"
 #include "model/mask.h"
 
-/* ---- the reference: the math of docs/MODEL.md "Attention", written directly, in double ---- */
+/* ---- the reference: the math of the README ("Parameters and conventions") "Attention", written directly, in double ---- */
 
 typedef struct {
     int B, T, H, D;
@@ -96,7 +96,8 @@ static void ref_attention(double *out, double *probs, double *mass, const RefCfg
 /* ---- a test case: shapes, inputs, mask, and both implementations ----------------------- */
 
 enum { MK_CAUSAL, MK_BIDIR, MK_WINDOW, MK_DOC_PAD, MK_EDITS, MK_PREFIX, MK_RANDOM, MK_COUNT };
-static const char *mk_name[] = {"causal", "bidir", "window", "doc+pad", "edits", "prefix", "random"};
+static const char *mk_name[] = {"causal", "bidir", "window", "doc+pad", "edits", "prefix",
+                                "random"};
 static const char *norm_name[] = {"softmax", "softmax1", "scaled", "sigmoid", "sigmoid_norm"};
 static const char *sink_name[] = {"none", "logit", "k_bias", "kv_bias", "token"};
 
@@ -121,7 +122,10 @@ static void case_build_mask(Case *c, TestRng *rng)
     for (int t = 0; t < B * T; t++) c->doc[t] = t % T < T / 2 ? 0 : 1;
     switch (c->mask) {
     case MK_BIDIR: kind = MODEL_BIDIRECTIONAL; break;
-    case MK_WINDOW: ms.window = 2 + (T % 3); kind = T % 2 ? MODEL_BIDIRECTIONAL : MODEL_CAUSAL; break;
+    case MK_WINDOW:
+        ms.window = 2 + (T % 3);
+        kind = T % 2 ? MODEL_BIDIRECTIONAL : MODEL_CAUSAL;
+        break;
     case MK_DOC_PAD:
         kind = MODEL_BIDIRECTIONAL;
         ms.doc_mask = 1;
@@ -444,7 +448,8 @@ static void check_gradients(const Case *c, double atol, double rtol)
     check_grad_tensor(c, "dv", kr.dv, ri.v, n, &ri, w, atol, rtol);
     if (has_k(c)) check_grad_tensor(c, "dsink_k", kr.dsk, ri.sk, (size_t)c->C, &ri, w, atol, rtol);
     if (has_v(c)) check_grad_tensor(c, "dsink_v", kr.dsv, ri.sv, (size_t)c->C, &ri, w, atol, rtol);
-    if (has_logit(c)) check_grad_tensor(c, "dsink_logit", kr.dsl, ri.sl, (size_t)c->H, &ri, w, atol, rtol);
+    if (has_logit(c))
+        check_grad_tensor(c, "dsink_logit", kr.dsl, ri.sl, (size_t)c->H, &ri, w, atol, rtol);
     ref_inputs_free(&ri);
     kernel_result_free(&kr);
 }
@@ -815,7 +820,7 @@ static void test_alibi_slopes_press(void **state)
 
 /* ---- RoPE ------------------------------------------------------------------------------- */
 
-/* The rotation of docs/MODEL.md in double. */
+/* The rotation of the README ("Parameters and conventions") in double. */
 static void ref_rope(double *y, const double *x, const int32_t *pos, int rows, int H, int D,
                      double base)
 {

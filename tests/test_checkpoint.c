@@ -1,7 +1,7 @@
 /* test_checkpoint.c: checkpoints round-trip bit for bit, numpy (and tools/sinklab_ckpt.py) read
  * them, every kind of damage is refused with a message naming the section, a failed save never
  * harms the previous file, and the run-folder helpers (latest, fallback, schedule) behave. The
- * ZIP walking below is written from the format spec (docs/CHECKPOINT.md), independently of
+ * ZIP walking below is written from the format spec (the README ("Checkpoints")), independently of
  * train/checkpoint.c. */
 #include "tests/testutil.h"
 
@@ -20,7 +20,7 @@
 static const char *CONFIG = "model:\n  n_layer: 1\n  d_model: 8\n  # unicode \xc3\xa9 and 'quotes'\n"
                             "train:\n  lr: 0.001\n";
 
-/* A small model-shaped block: names as docs/MODEL.md, one 3-d tensor for shape handling.
+/* A small model-shaped block: names as the README ("Parameters and conventions"), one 3-d tensor for shape handling.
  * alt_shape changes one shape, extra adds a parameter the file lacks, skip drops one. */
 typedef struct { int alt_shape, extra, skip; } Variant;
 

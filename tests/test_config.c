@@ -980,11 +980,11 @@ static void test_shipped_configs_load_cleanly(void **state)
     assert_int_equal(c.model.kind, MODEL_PREFIX_LM);
 }
 
-/* The README's reference (docs/CONFIG.md) must list every key the code knows. */
+/* The README's config reference must list every key the code knows. */
 static void test_reference_documents_every_key(void **state)
 {
     char path[1024];
-    snprintf(path, sizeof path, "%s/docs/CONFIG.md", test_src());
+    snprintf(path, sizeof path, "%s/README.md", test_src());
     FILE *f = fopen(path, "rb");
     if (!f) fail_msg("%s: missing", path);
     static char doc[200000];
@@ -1028,7 +1028,7 @@ static void test_config_structs_have_no_unparsed_fields(void **state)
     for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
         if (s[i].size != s[i].known)
             fail_msg("%s is %zu bytes, the config parser knows %zu: a field was added or removed; "
-                     "add it to train/config.c's key table, docs/CONFIG.md and this test's "
+                     "add it to train/config.c's key table, README.md and this test's "
                      "compare_configs", s[i].name, s[i].size, s[i].known);
 }
 

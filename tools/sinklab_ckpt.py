@@ -4,7 +4,7 @@
 A checkpoint (runs/NAME/checkpoints/step_NNNNNNN.ckpt) is an .npz-compatible ZIP file, so
 ``numpy.load(path)`` already opens it; this module adds the integrity checks sinklab itself makes
 (every member's CRC32 and the central directory's CRC32 kept in the ZIP comment), the format
-version check, and a tidy dictionary. The format is specified in docs/CHECKPOINT.md.
+version check, and a tidy dictionary. The format is specified in the README ("Checkpoints").
 
     import sys; sys.path.insert(0, "tools")
     import sinklab_ckpt

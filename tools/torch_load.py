@@ -2,7 +2,7 @@
 """Load a sinklab checkpoint into the PyTorch reference model and evaluate it.
 
 The reference model (tests/reference/model.py, SinkModel) is an independent PyTorch
-implementation of docs/MODEL.md; with a checkpoint's weights it computes the same loss as the C
+implementation of the README ("Parameters and conventions"); with a checkpoint's weights it computes the same loss as the C
 model, so results can be checked, and models studied, with the whole PyTorch toolbox.
 
     import sys; sys.path.insert(0, "tools")

@@ -1,5 +1,5 @@
 /* checkpoint.c: checkpoints as .npz-compatible ZIP files of .npy v1.0 members (see
- * checkpoint.h and docs/CHECKPOINT.md). Stored (uncompressed) entries keep the writer a single
+ * checkpoint.h and the README ("Checkpoints")). Stored (uncompressed) entries keep the writer a single
  * pass with no copies; the ZIP comment carries the CRC32 of the central directory, so every byte
  * of the file except the 22-byte end record is covered by a CRC. */
 #include "train/checkpoint.h"

@@ -1,5 +1,5 @@
 /* checkpoint.h: one checkpoint = one .npz-compatible ZIP file (numpy.load reads it; the format is
- * specified in docs/CHECKPOINT.md) holding the format version, the resolved config, parameters,
+ * specified in the README ("Checkpoints")) holding the format version, the resolved config, parameters,
  * Adam moments, the RNG state and the loop's position.
  * Guarantees: every member is CRC32-checked on read, and so is the ZIP central directory; a
  * damaged, truncated or wrong-version file, a missing member, or a name/shape mismatch with the

@@ -1,6 +1,6 @@
 """model.py: an independent PyTorch implementation of sinklab's transformer family, written from
-the math in docs/MODEL.md (not from the C code), so parity fixtures test the C model against the
-contract. Parameters carry exactly the names of docs/MODEL.md; see tests/reference/README.md.
+the math in the README ("Parameters and conventions") (not from the C code), so parity fixtures test the C model against the
+contract. Parameters carry exactly the names of the README ("Parameters and conventions"); see tests/reference/README.md.
 
     cfg = {"model": {...}, "data": {"seq_len": 64}}     # a sinklab run config (or just "model")
     m = SinkModel(cfg, dtype=torch.float64)
@@ -106,7 +106,7 @@ def resolve_config(config):
 
 
 def param_shapes(c):
-    """[(name, shape)] in the storage order of docs/MODEL.md, skipping parameters that are off."""
+    """[(name, shape)] in the storage order of the README ("Parameters and conventions"), skipping parameters that are off."""
     C, H, F, V, S = c["d_model"], c["n_head"], c["d_ff"], c["vocab_size"], c["max_seq_len"]
     D = C // H
     a = c["attention"]
@@ -301,7 +301,7 @@ def attend(spec, q, k, v, allowed, bias=None, sink_k=None, sink_v=None, sink_log
 class SinkModel(nn.Module):
     """sinklab's transformer in PyTorch. config: a run config dict ({"model": ..., "data": ...})
     or a bare model section, with sinklab's key names. Parameters are initialised as in
-    docs/MODEL.md (with torch's generator, so values differ from sinklab's) and usually replaced
+    the README ("Parameters and conventions") (with torch's generator, so values differ from sinklab's) and usually replaced
     with load_state()."""
 
     def __init__(self, config, dtype=torch.float32, seed=0):
@@ -329,12 +329,12 @@ class SinkModel(nn.Module):
             self.register_buffer("slopes", torch.tensor(alibi_slopes(c["n_head"]), dtype=dtype))
 
     def p(self, name):
-        """The parameter called `name` in docs/MODEL.md, or None when that option is off."""
+        """The parameter called `name` in the README ("Parameters and conventions"), or None when that option is off."""
         k = _key(name)
         return self._p[k] if k in self._p else None
 
     def named_sink_parameters(self):
-        """(name, parameter) in docs/MODEL.md storage order."""
+        """(name, parameter) in the README ("Parameters and conventions") storage order."""
         return [(n, self._p[_key(n)]) for n in self.names]
 
     def state(self):
@@ -512,7 +512,7 @@ def _key(name):
 
 
 def load_state(model, state, strict=True):
-    """Copies {name: array or tensor} (names of docs/MODEL.md) into model's parameters. With
+    """Copies {name: array or tensor} (names of the README ("Parameters and conventions")) into model's parameters. With
     strict, a missing, unexpected or mis-shaped name raises ValueError listing every problem."""
     problems = []
     have = dict(model.named_sink_parameters())

@@ -2,7 +2,7 @@
 """selfcheck.py: checks the PyTorch reference itself (before anything is compared with it):
 gradients by gradcheck, the mask rules on hand-worked tables, causality, permutation
 equivariance, relative position invariance of RoPE/ALiBi, the normaliser and sink identities of
-docs/MODEL.md, and the loss at initialisation. Fast (a few seconds); exit 1 on any failure."""
+the README ("Parameters and conventions"), and the loss at initialisation. Fast (a few seconds); exit 1 on any failure."""
 import math
 import os
 import sys
