@@ -376,7 +376,7 @@ static void test_defaults_are_the_documented_values_and_valid(void **state)
     assert_int_equal(c.train.eval_batches, 8);
     assert_int_equal(c.train.threads, 2);
     assert_int_equal(c.train.log_every, 10);
-    assert_int_equal(c.probe.every, 50);
+    assert_int_equal(c.probe.every, 40);
     assert_int_equal(c.probe.n_seq, 100);
     assert_int_equal(c.probe.seq_len, 64);
     assert_int_equal(c.probe.bos, -1);

@@ -230,6 +230,47 @@ static void test_input_gradient_reaches_the_embeddings(void **s)
     transformer_free(&m);
 }
 
+/* Qiu et al.'s gate is sigmoid(x Wg^T + bg): with large gate logits it is 1 and the model is the
+ * ungated one, so the gate can only take attention away. */
+static void test_gate_with_large_logits_equals_the_ungated_model(void **s)
+{
+    GateKind gates[2] = {GATE_ELEMENTWISE, GATE_HEADWISE};
+    for (int k = 0; k < 2; k++) {
+        ModelConfig c0 = small_config(MODEL_CAUSAL, POS_ROPE), c1 = c0;
+        c1.attention.gate = gates[k];
+        Transformer m0, m1;
+        assert_int_equal(transformer_init(&m0, &c0, 11, NULL, 0), 0);
+        assert_int_equal(transformer_init(&m1, &c1, 11, NULL, 0), 0);
+        TestRng r = {7};
+        randomize_weights(&m0, &r, 0.3f);
+        for (int i = 0; i < m1.params.n_params; i++) {
+            Param *p = &m1.params.params[i];
+            Param *q = params_find(&m0.params, p->name);
+            if (q) memcpy(p->t.data, q->t.data, p->t.size * sizeof(float));
+            else if (strstr(p->name, "gate.bias"))
+                for (size_t j = 0; j < p->t.size; j++) p->t.data[j] = 40.0f;
+            else memset(p->t.data, 0, p->t.size * sizeof(float));
+        }
+        Batch b;
+        batch_alloc(&b, 2, 9);
+        fill_batch(&b, &r, c0.vocab_size, c0.kind);
+        Graph g;
+        graph_init(&g, transformer_arena_bytes(&c1, 2, 9, NULL), 1 << 14);
+        g.record = 0;
+        ForwardTrace t0 = {0}, t1 = {0};
+        transformer_forward(&m0, &g, &b, &t0);
+        static float want[2 * 9 * 37];
+        memcpy(want, t0.logits->data, sizeof want);
+        graph_reset(&g);
+        transformer_forward(&m1, &g, &b, &t1);
+        assert_close("gated logits", t1.logits->data, want, sizeof want / sizeof want[0], 1e-6, 1e-6);
+        graph_free(&g);
+        batch_free(&b);
+        transformer_free(&m0);
+        transformer_free(&m1);
+    }
+}
+
 static float run_loss_and_grad_norm(int threads, float *grad_out, size_t n)
 {
     omp_set_num_threads(threads);
@@ -278,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_directional_gradient_every_kind),
         cmocka_unit_test(test_directional_gradient_learned_sinks_and_gates),
         cmocka_unit_test(test_input_gradient_reaches_the_embeddings),
+        cmocka_unit_test(test_gate_with_large_logits_equals_the_ungated_model),
         cmocka_unit_test(test_same_threads_bit_identical_and_thread_counts_agree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

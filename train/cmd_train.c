@@ -2,6 +2,7 @@
  * Resolves the config, prepares the run folder (never overwriting an earlier run unless asked)
  * and hands over to the trainer. */
 #define _XOPEN_SOURCE 700 /* nftw */
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -53,6 +54,26 @@ static int dir_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* --force only replaces what a run left (or an empty folder): `--out . --force` must not wipe a
+ * source tree. */
+static int is_run_folder(const char *dir)
+{
+    const char *marks[] = {"config.yaml", "metrics.jsonl", "checkpoints"};
+    char path[1200];
+    struct stat st;
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, marks[i]);
+        if (stat(path, &st) == 0) return 1;
+    }
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int empty = 1;
+    for (struct dirent *e; empty && (e = readdir(d));)
+        empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+    closedir(d);
+    return empty;
 }
 
 /* Loads CONFIG, applies the --set overrides in order, validates. Shared with `sinklab data`. */
@@ -149,6 +170,11 @@ int cmd_train(int argc, char **argv)
         if (!force) {
             fprintf(stderr, "sinklab train: %s already exists; use --resume to continue it or "
                     "--force to replace it\n", dir);
+            return 2;
+        }
+        if (!is_run_folder(dir)) {
+            fprintf(stderr, "sinklab train: %s is not a run folder (no config.yaml, metrics.jsonl "
+                    "or checkpoints/); --force will not remove it\n", dir);
             return 2;
         }
         if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) {

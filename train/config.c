@@ -208,7 +208,7 @@ static const KeyDef KEYS[] = {
     INT_("train.threads", train.threads, 1, 1024, "OpenBLAS and OpenMP threads"),
     INT_("train.log_every", train.log_every, 1, BIG, "training loss line every N steps"),
 
-    INT_("probe.every", probe.every, 0, BIG, "sink probe every N steps (0 = off)"),
+    INT_("probe.every", probe.every, 0, BIG, "sink probe every N steps (0 = off); the default gives 50 probe points over the default 2000 steps"),
     INT_("probe.n_seq", probe.n_seq, 1, BIG, "held-out probe sequences"),
     INT_("probe.seq_len", probe.seq_len, 1, 1 << 20, "probe sequence length (<= max_seq_len)"),
     SPEC_("probe.bos", F_AUTO, parse_probe_bos, format_probe_bos, "auto or bool",
@@ -322,7 +322,7 @@ void config_defaults(Config *c)
     t->threads = 2;
     t->log_every = 10;
 
-    c->probe.every = 50;
+    c->probe.every = 40;   /* 50 probe points over the default 2000 steps */
     c->probe.n_seq = 100;
     c->probe.seq_len = 64;
     c->probe.bos = -1;

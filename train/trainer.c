@@ -3,6 +3,8 @@
 #include "train/trainer.h"
 
 #include <cblas.h>
+#include <dirent.h>
+#include <stdint.h>
 #include <math.h>
 #include <omp.h>
 #include <stdarg.h>
@@ -41,6 +43,7 @@ typedef struct {
     int has_probe;
     JsonWriter json;
     int64_t step, tokens;
+    int64_t first_step;          /* where this invocation started (0, or the resumed step) */
     double train_seconds, eval_seconds, ckpt_seconds, started;
     /* onset tracking: alpha_0 per probe (n_probe_rows x L*H) */
     int *probe_steps;
@@ -81,7 +84,8 @@ static void progress(Trainer *t, double loss, double tok_s)
     if (t->opt->quiet || !t->tty) return;
     int64_t total = t->cfg->train.steps;
     double elapsed = now_seconds() - t->started;
-    double eta = t->step > 0 ? elapsed / (double)t->step * (double)(total - t->step) : 0.0;
+    int64_t done = t->step - t->first_step;
+    double eta = done > 0 ? elapsed / (double)done * (double)(total - t->step) : 0.0;
     char val[32] = "", sink[48] = "";
     if (t->has_val) snprintf(val, sizeof val, " | val %.4f", t->last_val);
     if (t->has_probe && t->n_probe_rows)
@@ -274,7 +278,7 @@ static int resume_from_checkpoint(Trainer *t, char *err, size_t n)
         snprintf(err, n, "%s: cannot write", metrics);
         return -1;
     }
-    (void)reload_probe_rows;
+    if (t->has_probe) reload_probe_rows(t, metrics);
     if (rewrite_config(t, err, n) != 0) return -1;
     say(t, "resumed from %s at step %lld\n", path, (long long)t->step);
     return 0;
@@ -335,6 +339,40 @@ static void remember_probe(Trainer *t, int64_t step, const float *alpha0)
     t->n_probe_rows++;
 }
 
+static int cmp_int64_desc(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* checkpoint.keep_last: keeps the newest N regular checkpoints; the log-spaced early ones stay,
+ * since they are what emergence is studied from afterwards. */
+static void prune_checkpoints(Trainer *t)
+{
+    int keep = t->cfg->checkpoint.keep_last;
+    if (keep <= 0) return;
+    char dir[1100], path[1400];
+    snprintf(dir, sizeof dir, "%s/checkpoints", t->opt->run_dir);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    int64_t steps[4096];
+    int n = 0;
+    struct dirent *e;
+    long long s;
+    while ((e = readdir(d)) && n < 4096)
+        if (sscanf(e->d_name, "step_%lld.ckpt", &s) == 1 && strstr(e->d_name, ".tmp") == NULL)
+            steps[n++] = s;
+    closedir(d);
+    qsort(steps, (size_t)n, sizeof steps[0], cmp_int64_desc);
+    int regular = 0;
+    for (int i = 0; i < n; i++) {
+        if (ckpt_scheduled(steps[i], INT64_MAX, 0, 1)) continue;
+        if (++regular <= keep) continue;
+        ckpt_path(path, sizeof path, t->opt->run_dir, steps[i]);
+        remove(path);
+    }
+}
+
 static int save_checkpoint(Trainer *t, char *err, size_t n)
 {
     double t0 = now_seconds();
@@ -348,6 +386,7 @@ static int save_checkpoint(Trainer *t, char *err, size_t n)
     if (ckpt_save(path, &t->model.params, t->config_yaml, &st, err, n) != 0 ||
         ckpt_write_latest(t->opt->run_dir, t->step, err, n) != 0)
         return -1;
+    prune_checkpoints(t);
     if (t->has_probe) {
         char maps[1200];
         snprintf(maps, sizeof maps, "%s/probe/step_%07lld.json", t->opt->run_dir, (long long)t->step);
@@ -489,6 +528,7 @@ static int run_loop(Trainer *t, char *err, size_t n)
     int64_t window_tokens = 0;
     double recent = 0.0;
     t->started = now_seconds();
+    t->first_step = t->step;
     while (t->step < c->train.steps) {
         float grad_norm = 0.0f;
         int64_t tokens_before = t->tokens;
