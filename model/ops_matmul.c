@@ -1,7 +1,52 @@
-/* ops_matmul.c: every matrix product goes through OpenBLAS cblas_sgemm. */
+/* ops_matmul.c: every matrix product goes through OpenBLAS cblas_sgemm. OpenBLAS runs
+ * single-threaded and sinklab splits each large product into fixed blocks over its own OpenMP
+ * threads: one thread pool instead of two. (With OpenBLAS's pthread pool next to OpenMP's, idle
+ * workers of each spin while the other works; on 2 cores 2 threads ran 3x slower than 1.) */
 #include "model/autograd.h"
 
 #include <cblas.h>
+#include <omp.h>
+
+extern void openblas_set_num_threads(int);
+
+/* Products below this many multiply-adds are not worth a parallel region. */
+#define GEMM_PAR_MIN (1 << 20)
+/* Fixed block size: every block is the same cblas_sgemm call whatever the thread count, so
+ * results are bit-identical across thread counts. */
+#define GEMM_BLOCK 128
+
+/* C (M, N) = alpha op(A) op(B) + beta C, row-major. The larger of M and N is cut into blocks of
+ * GEMM_BLOCK, one cblas_sgemm per block, blocks shared among the OpenMP threads. */
+static void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                 int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    static int blas_single;
+    if (!blas_single) {
+        openblas_set_num_threads(1);
+        blas_single = 1;
+    }
+    CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
+    int by_rows = M >= N, extent = by_rows ? M : N;
+    int n_blocks = (extent + GEMM_BLOCK - 1) / GEMM_BLOCK;
+    if (n_blocks <= 1 || (double)M * N * K < GEMM_PAR_MIN) {
+        cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    #pragma omp parallel for schedule(static) if (!omp_in_parallel())
+    for (int i = 0; i < n_blocks; i++) {
+        int o = i * GEMM_BLOCK, w = extent - o < GEMM_BLOCK ? extent - o : GEMM_BLOCK;
+        if (by_rows) {
+            /* row o of op(A): a row of A, or a column when A is stored transposed (K, M) */
+            const float *a = trans_a ? A + o : A + (size_t)o * lda;
+            cblas_sgemm(CblasRowMajor, ta, tb, w, N, K, alpha, a, lda, B, ldb, beta,
+                        C + (size_t)o * ldc, ldc);
+        } else {
+            /* column o of op(B): a column of B, or a row when B is stored transposed (N, K) */
+            const float *b = trans_b ? B + (size_t)o * ldb : B + o;
+            cblas_sgemm(CblasRowMajor, ta, tb, M, w, K, alpha, A, lda, b, ldb, beta, C + o, ldc);
+        }
+    }
+}
 
 static size_t rows_of(const Tensor *x) { return x->size / (size_t)x->shape[x->ndim - 1]; }
 
@@ -13,10 +58,10 @@ static void linear_backward(Node *n)
     int N = n->iarg[0], K = n->iarg[1], O = n->iarg[2];
     /* forward was: y = x W^T + b */
     if (x->grad)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, K, O, 1.0f, y->grad, O,
+        gemm(0, 0, N, K, O, 1.0f, y->grad, O,
                     W->data, K, 1.0f, x->grad, K);
     if (W->grad)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, K, N, 1.0f, y->grad, O,
+        gemm(1, 0, O, K, N, 1.0f, y->grad, O,
                     x->data, K, 1.0f, W->grad, K);
     if (b && b->grad)
         for (int r = 0; r < N; r++) {
@@ -40,11 +85,13 @@ Tensor *op_linear(Graph *g, Tensor *x, Tensor *W, Tensor *b)
     shape[x->ndim - 1] = O;
     Tensor *y = graph_output(g, x->ndim, shape, x->grad || W->grad || (b && b->grad));
     if (N > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, O, K, 1.0f, x->data, K, W->data,
+        gemm(0, 1, N, O, K, 1.0f, x->data, K, W->data,
                     K, 0.0f, y->data, O);
-    if (b)
+    if (b) {
+        #pragma omp parallel for schedule(static) if ((size_t)N * O > 65536)
         for (int r = 0; r < N; r++)
             for (int o = 0; o < O; o++) y->data[(size_t)r * O + o] += b->data[o];
+    }
     if (y->grad) {
         Node *n = graph_node(g, "linear", linear_backward, y);
         n->in[0] = x; n->in[1] = W; n->in[2] = b;
@@ -69,21 +116,21 @@ static void matmul_backward(Node *n)
         /* forward was: C = op(A) op(B); dop(A) = dC op(B)^T, dop(B) = op(A)^T dC */
         if (a->grad) {
             if (!d->ta)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, d->tb ? CblasNoTrans : CblasTrans,
+                gemm(0, d->tb ? 0 : 1,
                             d->M, d->K, d->N, 1.0f, dc, d->N, b->data + i * sb, ldb, 1.0f,
                             a->grad + i * sa, lda);
             else /* A stored (K, M): dA = op(B) dC^T */
-                cblas_sgemm(CblasRowMajor, d->tb ? CblasTrans : CblasNoTrans, CblasTrans,
+                gemm(d->tb ? 1 : 0, 1,
                             d->K, d->M, d->N, 1.0f, b->data + i * sb, ldb, dc, d->N, 1.0f,
                             a->grad + i * sa, lda);
         }
         if (b->grad) {
             if (!d->tb)
-                cblas_sgemm(CblasRowMajor, d->ta ? CblasNoTrans : CblasTrans, CblasNoTrans,
+                gemm(d->ta ? 0 : 1, 0,
                             d->K, d->N, d->M, 1.0f, a->data + i * sa, lda, dc, d->N, 1.0f,
                             b->grad + i * sb, ldb);
             else /* B stored (N, K): dB = dC^T op(A) */
-                cblas_sgemm(CblasRowMajor, CblasTrans, d->ta ? CblasTrans : CblasNoTrans,
+                gemm(1, d->ta ? 1 : 0,
                             d->N, d->K, d->M, 1.0f, dc, d->N, a->data + i * sa, lda, 1.0f,
                             b->grad + i * sb, ldb);
         }
@@ -116,8 +163,8 @@ Tensor *op_matmul(Graph *g, Tensor *a, Tensor *b, int trans_a, int trans_b)
     int lda = trans_a ? d.M : d.K, ldb = trans_b ? d.K : d.N;
     size_t sa = d.a_batched ? (size_t)d.M * d.K : 0, sb = d.b_batched ? (size_t)d.K * d.N : 0;
     for (int i = 0; i < d.Bt; i++)
-        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                    trans_b ? CblasTrans : CblasNoTrans, d.M, d.N, d.K, 1.0f, a->data + i * sa,
+        gemm(trans_a ? 1 : 0,
+                    trans_b ? 1 : 0, d.M, d.N, d.K, 1.0f, a->data + i * sa,
                     lda, b->data + i * sb, ldb, 0.0f, c->data + (size_t)i * d.M * d.N, d.N);
     if (c->grad) {
         Node *n = graph_node(g, "matmul", matmul_backward, c);
