@@ -38,7 +38,8 @@ static double now_seconds(void)
 static int resolve_bos(const ProbeConfig *cfg, const DataConfig *data)
 {
     if (cfg->bos >= 0) return cfg->bos;
-    return data->bos == BOS_WINDOW_START || data->bos == BOS_BOTH;
+    /* probe sequences start at document starts, so doc_start BOS also lands at position 0 */
+    return data->bos != BOS_NONE;
 }
 
 int probe_init(Probe *p, const Transformer *m, const Dataset *ds, const ProbeConfig *cfg,
@@ -141,7 +142,9 @@ static void light_metrics(Probe *p, Transformer *m, JsonWriter *w)
     const ForwardTrace *tr = &p->trace;
     int L = p->L, H = p->H, T = p->T, B = p->B, D = m->cfg.d_model / H;
     const int32_t *doc = p->batch.doc_ids;
-    int proxy = m->cfg.attention.normalizer == ATTN_SIGMOID;
+    /* rows that do not sum to one (sigmoid, scaled) are measured on the row-normalised proxy */
+    int proxy = m->cfg.attention.normalizer == ATTN_SIGMOID ||
+                m->cfg.attention.normalizer == ATTN_SCALED;
     int *loc = s->loc;
     float *loc_alpha = s->lh[0], *vratio = s->lh[1], *kratio = s->lh[2], *cosq = s->lh[3];
     float *normprod = s->lh[4], *ent = s->lh[5], *ent_n = s->lh[6];
@@ -175,19 +178,24 @@ static void light_metrics(Probe *p, Transformer *m, JsonWriter *w)
         mean += p->alpha0[i];
     }
     mean /= n;
-    jsonw_key_number(w, "loss", p->loss);
-    write_LH(w, "alpha0", p->alpha0, L, H);
-    jsonw_key_object_begin(w, "sink_rate");
-    for (int e = 0; e < 3; e++) {
-        char key[32];
-        snprintf(key, sizeof key, "%g", (double)p->cfg.eps[e]);
-        p->sink_rate[e] = metrics_sink_rate(p->alpha, n, T, p->cfg.eps[e]);
-        jsonw_key_number(w, key, p->sink_rate[e]);
+    if (p->loss_positions > 0) jsonw_key_number(w, "loss", p->loss);
+    /* alpha_0 needs queries that see key 0; when a mask hides it from most of them (an ablation,
+     * a window), it says nothing about sinks and is left out (the sink location rule, T/4) */
+    p->alpha0_valid = s->n_q[0] >= T / 4.0f;
+    if (p->alpha0_valid) {
+        write_LH(w, "alpha0", p->alpha0, L, H);
+        jsonw_key_object_begin(w, "sink_rate");
+        for (int e = 0; e < 3; e++) {
+            char key[32];
+            snprintf(key, sizeof key, "%g", (double)p->cfg.eps[e]);
+            p->sink_rate[e] = metrics_sink_rate(p->alpha, n, T, p->cfg.eps[e]);
+            jsonw_key_number(w, key, p->sink_rate[e]);
+        }
+        jsonw_object_end(w);
+        jsonw_key_number(w, "alpha0_max", mx);
+        jsonw_key_number(w, "alpha0_mean", mean);
+        jsonw_key_number(w, "uniform_alpha0", probe_uniform_alpha0(p));
     }
-    jsonw_object_end(w);
-    jsonw_key_number(w, "alpha0_max", mx);
-    jsonw_key_number(w, "alpha0_mean", mean);
-    jsonw_key_number(w, "uniform_alpha0", probe_uniform_alpha0(p));
     if (has_bos) write_LH(w, "alpha_bos", bos_alpha, L, H);
     if (has_last) write_LH(w, "alpha_last", last_alpha, L, H);
     if (has_sink_mass) write_LH(w, "alpha_learned_sink", sink_alpha, L, H);
@@ -344,6 +352,8 @@ void probe_run(Probe *p, Transformer *m, int heavy, JsonWriter *w)
     p->trace.keep_attn = p->trace.keep_qkv = p->trace.keep_hidden = 1;
     Tensor *loss = transformer_forward(m, &p->graph, &p->batch, &p->trace);
     p->loss = loss->data[0];
+    p->loss_positions = 0;
+    for (int i = 0; i < p->B * p->T; i++) p->loss_positions += p->batch.loss_mask[i] != 0.0f;
     /* sequence 0's attention maps, kept for probe_write_maps beyond later passes */
     size_t TT = (size_t)p->T * p->T;
     for (int l = 0; l < p->L; l++)

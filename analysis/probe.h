@@ -26,6 +26,8 @@ typedef struct {
     float *value_norms;       /* (L, H, T) mean ||v_t|| per position, last run */
     float sink_rate[3];
     double loss;              /* the model's loss on the probe set, last run */
+    int loss_positions;       /* how many probe positions count in it (0: MLM probes) */
+    int alpha0_valid;         /* key 0 is seen by at least T/4 queries (else alpha0 is omitted) */
     double seconds;           /* time spent in probe_run so far */
     struct ProbeScratch *scratch;
 } Probe;

@@ -471,7 +471,9 @@ static void emit(Emit *e, int32_t tok, int32_t doc)
 }
 
 /* Validation documents from `first` on (wrapping), until the row and its next token are known. */
-static int fill_probe_row(Row *r, const Dataset *ds, int64_t first, int T, int bos)
+/* skip: tokens of the first document to pass over (a later probe sequence inside a long
+ * document). */
+static int fill_probe_row(Row *r, const Dataset *ds, int64_t first, int64_t skip, int T, int bos)
 {
     const DataConfig *c = &ds->cfg;
     const DataSplitData *s = &ds->split[DATA_VAL];
@@ -485,7 +487,9 @@ static int fill_probe_row(Row *r, const Dataset *ds, int64_t first, int T, int b
         const uint8_t *text = ds->corpus.text + ds->corpus.doc_off[d];
         int32_t id = (int32_t)i;
         if (doc_bos(c) && i > 0) emit(&e, TOK_BOS, id);
-        for (int64_t k = 0, n = corpus_doc_len(&ds->corpus, d); k < n && !r->has_next; k++) emit(&e, text[k], id);
+        int64_t n = corpus_doc_len(&ds->corpus, d);
+        for (int64_t k = i == 0 ? (skip < n ? skip : n) : 0; k < n && !r->has_next; k++)
+            emit(&e, text[k], id);
         if (c->eos) emit(&e, TOK_EOS, id);
     }
     if (e.n < e.cap) return -1;
@@ -501,10 +505,14 @@ int dataset_probe_set(const Dataset *ds, int n_seq, int T, int bos, Batch *out)
 {
     const DataConfig *c = &ds->cfg;
     if (n_seq > out->B || T != out->T || T < (is_bidir(c) ? 3 : 2)) return -1;
-    if (ds->split[DATA_VAL].info.n_docs < n_seq) return -1;
+    int64_t n_docs = ds->split[DATA_VAL].info.n_docs;
+    if (n_docs < 1) return -1;
     for (int b = 0; b < n_seq; b++) {
         Row r = row_at(out, b);
-        if (fill_probe_row(&r, ds, b, T, bos)) return -1;
+        /* one sequence per held-out document; with fewer documents than sequences (long
+         * documents, e.g. Brown), the next round starts T tokens further into each document */
+        int64_t round = b / n_docs;
+        if (fill_probe_row(&r, ds, b % n_docs, round * T, T, bos)) return -1;
         int fixed_pos = fixed_position(&r, c, T);
         if (fixed_pos >= 0) r.tok[fixed_pos] = c->fixed_token_id;
         fill_positions(&r, c->reset_positions, T);

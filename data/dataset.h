@@ -56,10 +56,11 @@ void dataset_batch(const Dataset *ds, DataSplit split, uint64_t seed, int64_t st
 
 /* A fixed probe set: out->B >= n_seq rows of length T (out->T == T) from held-out documents:
  * sequence s starts at the start of validation document s and continues into the following ones
- * (with EOS / doc_start BOS as in training); BOS at position 0 when bos != 0 (T includes it);
- * bidirectional: CLS first, SEP last, no masking. fixed_token applies, randomize does not.
- * Deterministic from split_seed only. Returns 0, or -1 if the validation split has fewer than
- * n_seq documents or fewer than T tokens. */
+ * (with EOS / doc_start BOS as in training); when there are fewer held-out documents than n_seq,
+ * sequence s starts (s / n_docs) * T tokens into document s % n_docs. BOS at position 0 when
+ * bos != 0 (T includes it); bidirectional: CLS first, SEP last, no masking. fixed_token applies,
+ * randomize does not. Deterministic from split_seed only. Returns 0, or -1 if the validation split
+ * is empty or too short to fill a sequence. */
 int dataset_probe_set(const Dataset *ds, int n_seq, int T, int bos, Batch *out);
 
 /* Epochs of the training split that train_tokens_seen tokens (B x T per step) amount to. */

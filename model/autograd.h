@@ -30,6 +30,10 @@ struct Graph {
     int record;                  /* 0: inference, no nodes and no activation gradients */
 };
 
+/* The one thread pool: OpenMP with n threads for every kernel and every matrix product (split
+ * into fixed blocks); OpenBLAS itself always runs single-threaded, so no second pool spins. */
+void autograd_set_threads(int n);
+
 void graph_init(Graph *g, size_t arena_bytes, int max_nodes);
 void graph_free(Graph *g);
 /* Forget the tape and every activation; parameters are untouched. */

@@ -9,6 +9,12 @@
 
 extern void openblas_set_num_threads(int);
 
+void autograd_set_threads(int n)
+{
+    omp_set_num_threads(n > 0 ? n : 1);
+    openblas_set_num_threads(1);
+}
+
 /* Products below this many multiply-adds are not worth a parallel region. */
 #define GEMM_PAR_MIN (1 << 20)
 /* Fixed block size: every block is the same cblas_sgemm call whatever the thread count, so
@@ -21,7 +27,7 @@ static void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, con
                  int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
     static int blas_single;
-    if (!blas_single) {
+    if (!blas_single) { /* callers that never set threads (tests) get the same policy */
         openblas_set_num_threads(1);
         blas_single = 1;
     }

@@ -160,6 +160,8 @@ int transformer_init(Transformer *m, const ModelConfig *cfg, uint64_t seed, char
                             "be positive and vocab_size at least 2");
     if (c->d_model % c->n_head)
         return config_error(err, n_err, "model.d_model must be divisible by model.n_head");
+    if (c->pos == POS_SINUSOIDAL && c->d_model % 2)
+        return config_error(err, n_err, "model.pos_encoding sinusoidal needs an even d_model");
     if (c->pos == POS_ROPE && (c->d_model / c->n_head) % 2)
         return config_error(err, n_err, "model.pos_encoding rope needs an even head size "
                             "(d_model / n_head)");
@@ -288,10 +290,6 @@ static Tensor *embed(const Transformer *m, Graph *g, const Batch *b)
                 pe->data[(size_t)i * C + 2 * j] = (float)sin(angle);
                 pe->data[(size_t)i * C + 2 * j + 1] = (float)cos(angle);
             }
-        if (C % 2) /* odd C: the last column is a sine pair without its cosine */
-            for (int i = 0; i < N; i++)
-                pe->data[(size_t)i * C + C - 1] =
-                    (float)sin(b->positions[i] * pow(10000.0, -2.0 * (C / 2) / C));
         h = op_add(g, h, pe);
     }
     int shape[3] = {b->B, b->T, C};

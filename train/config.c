@@ -1201,6 +1201,9 @@ static int check_combinations(const Config *c, char *msg, size_t n)
     if (m->pos == POS_ROPE && (m->d_model / m->n_head) % 2)
         BAD("model.pos_encoding: rope needs an even head size, but d_model / n_head = %d / %d "
             "= %d", m->d_model, m->n_head, m->d_model / m->n_head);
+    if (m->pos == POS_SINUSOIDAL && m->d_model % 2)
+        BAD("model.pos_encoding: sinusoidal needs an even model.d_model (sin/cos pairs), got %d",
+            m->d_model);
     if (T > m->max_seq_len)
         BAD("data.seq_len (%d) is larger than model.max_seq_len (%d)", T, m->max_seq_len);
     if (pr->seq_len > m->max_seq_len)

@@ -24,9 +24,9 @@
 #include "model/transformer.h"
 #include "train/checkpoint.h"
 #include "train/optim.h"
+#include "train/run_folder.h"
 
 /* Declared by OpenBLAS (cblas.h of the pthread/openmp builds). */
-extern void openblas_set_num_threads(int);
 extern char *openblas_get_config(void);
 
 typedef struct {
@@ -43,7 +43,7 @@ typedef struct {
     int has_probe;
     JsonWriter json;
     int64_t step, tokens;
-    int64_t first_step;          /* where this invocation started (0, or the resumed step) */
+    int64_t first_step, first_tokens;  /* where this invocation started (0, or the resume) */
     double train_seconds, eval_seconds, ckpt_seconds, started;
     /* onset tracking: alpha_0 per probe (n_probe_rows x L*H) */
     int *probe_steps;
@@ -88,7 +88,7 @@ static void progress(Trainer *t, double loss, double tok_s)
     double eta = done > 0 ? elapsed / (double)done * (double)(total - t->step) : 0.0;
     char val[32] = "", sink[48] = "";
     if (t->has_val) snprintf(val, sizeof val, " | val %.4f", t->last_val);
-    if (t->has_probe && t->n_probe_rows)
+    if (t->has_probe && t->n_probe_rows && t->probe.alpha0_valid)
         snprintf(sink, sizeof sink, " | sink@0.3 %.2f", (double)t->probe.sink_rate[0]);
     printf("\r\033[Kstep %lld/%lld | loss %.4f%s | %.1fk tok/s%s | ETA %d:%02d",
            (long long)t->step, (long long)total, loss, val, tok_s / 1000.0, sink, (int)eta / 60,
@@ -171,8 +171,7 @@ static void record_run_info(Trainer *t)
 static int setup(Trainer *t, char *err, size_t n)
 {
     const Config *c = t->cfg;
-    omp_set_num_threads(c->train.threads);
-    openblas_set_num_threads(c->train.threads);
+    autograd_set_threads(c->train.threads);
     t->config_yaml = config_to_string(c);
     if (transformer_init(&t->model, &c->model, c->train.seed, err, n) != 0) return 2;
     t->ds = dataset_open(&c->data, err, n);
@@ -383,6 +382,7 @@ static int save_checkpoint(Trainer *t, char *err, size_t n)
     st.step = t->step;
     st.tokens_seen = t->tokens;
     st.data_pos = t->step * t->cfg->train.grad_accum;
+    st.data_epoch = (int64_t)dataset_epochs(t->ds, t->tokens);
     if (ckpt_save(path, &t->model.params, t->config_yaml, &st, err, n) != 0 ||
         ckpt_write_latest(t->opt->run_dir, t->step, err, n) != 0)
         return -1;
@@ -410,7 +410,7 @@ static void print_step(Trainer *t, double loss, int has_val, int has_probe, doub
     if (isfinite(loss)) snprintf(l, sizeof l, "%.4f", loss);
     if (has_val) snprintf(v, sizeof v, "%.4f", t->last_val);
     if (tok_s > 0) snprintf(speed, sizeof speed, " | %6.0f tok/s", tok_s);
-    if (has_probe)
+    if (has_probe && t->probe.alpha0_valid)
         snprintf(sink, sizeof sink, " | alpha0 max %.3f (uniform %.3f) | sink@%g %.2f",
                  (double)alpha0_max(&t->probe), probe_uniform_alpha0(&t->probe),
                  (double)t->cfg->probe.eps[0], (double)t->probe.sink_rate[0]);
@@ -452,7 +452,7 @@ static int log_step(Trainer *t, double loss, float grad_norm, double tok_s, int 
     }
     if (do_probe) {
         probe_run(&t->probe, &t->model, heavy, w);
-        remember_probe(t, t->step, t->probe.alpha0);
+        if (t->probe.alpha0_valid) remember_probe(t, t->step, t->probe.alpha0);
     }
     jsonw_object_end(w);
     if (jsonw_write_line(w, t->metrics) != 0) {
@@ -529,6 +529,7 @@ static int run_loop(Trainer *t, char *err, size_t n)
     double recent = 0.0;
     t->started = now_seconds();
     t->first_step = t->step;
+    t->first_tokens = t->tokens;
     while (t->step < c->train.steps) {
         float grad_norm = 0.0f;
         int64_t tokens_before = t->tokens;
@@ -568,16 +569,16 @@ int trainer_run(const Config *cfg, const TrainOptions *opt)
     t.opt = opt;
     t.tty = isatty(STDOUT_FILENO);
     char err[2048] = "";
-    int rc = 0;
-    if (open_run_files(&t, err, sizeof err) != 0) {
-        fprintf(stderr, "sinklab train: %s\n", err);
-        teardown(&t);
-        return 1;
-    }
-    rc = setup(&t, err, sizeof err);
+    /* everything that can fail on bad input (model, corpus, probe set) is checked before the
+     * run folder is touched */
+    int rc = setup(&t, err, sizeof err);
+    if (rc == 0 && !opt->resume && run_folder_prepare(opt->run_dir, opt->replace, cfg, err, sizeof err) != 0)
+        rc = 1;
+    if (rc == 0 && open_run_files(&t, err, sizeof err) != 0) rc = 1;
     if (rc == 0 && opt->resume && resume_from_checkpoint(&t, err, sizeof err) != 0) rc = 2;
     if (rc != 0) {
-        say(&t, "sinklab train: %s\n", err);
+        fprintf(stderr, "sinklab train: %s\n", err);
+        if (t.log) fprintf(t.log, "sinklab train: %s\n", err);
         teardown(&t);
         return rc;
     }
@@ -591,9 +592,10 @@ int trainer_run(const Config *cfg, const TrainOptions *opt)
     if (rc == 0) {
         write_final(&t);
         double probe_pct = t.train_seconds > 0 && t.has_probe ? 100.0 * t.probe.seconds / t.train_seconds : 0;
+        int64_t trained = t.tokens - t.first_tokens;
         say(&t, "done: %lld steps, %lld tokens, %.1f s training (%.0f tok/s), probes %.1f%% of "
             "training time\n", (long long)t.step, (long long)t.tokens, t.train_seconds,
-            t.train_seconds > 0 ? (double)(t.tokens) / t.train_seconds : 0.0, probe_pct);
+            t.train_seconds > 0 ? (double)trained / t.train_seconds : 0.0, probe_pct);
         if (cfg->output.report) {
             fflush(t.metrics);
             if (report_write(opt->run_dir, err, sizeof err) != 0) {

@@ -7,8 +7,9 @@
 #include "train/config.h"
 
 typedef struct {
-    const char *run_dir;     /* exists; config.yaml already written by the caller */
-    int resume;              /* continue from the newest intact checkpoint */
+    const char *run_dir;     /* created (or replaced) by the trainer once setup succeeds */
+    int resume;              /* continue the run in run_dir from its newest intact checkpoint */
+    int replace;             /* run_dir holds an earlier run to replace (--force) */
     int quiet;               /* no console progress (log.txt still written) */
 } TrainOptions;
 
