@@ -840,6 +840,72 @@ static void test_one_and_two_threads_agree(void **state)
     free_metrics(&mb);
 }
 
+/* A --force whose run cannot start (here: a corpus file that does not exist) fails before it
+ * touches the earlier run. */
+static void test_failed_force_keeps_the_earlier_run(void **state)
+{
+    (void)state;
+    char run[600], ckpt[700];
+    fresh_run(run, sizeof run, "tr_force_fail");
+    train_ok(run, "--set train.steps=10");
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoints/step_0000010.ckpt", run);
+    size_t l0, l1;
+    unsigned char *c0 = slurp(ckpt, &l0);
+    int rc = sinklab("train %s --out %s --quiet --force --set data.corpus=files "
+                     "--set data.paths=/nonexistent/corpus.txt", TINY, run);
+    if (rc != 2) fail_msg("--force with a missing corpus: exit %d, want 2: %.1000s", rc, OUT);
+    if (!strstr(OUT, "/nonexistent/corpus.txt"))
+        fail_msg("the error (even with --quiet) should name the missing file: %.1000s", OUT);
+    unsigned char *c1 = slurp(ckpt, &l1);
+    if (l0 != l1 || memcmp(c0, c1, l0)) fail_msg("%s changed although the run never started", ckpt);
+    free(c0);
+    free(c1);
+}
+
+/* With 2 threads too, `analyze RUN` reproduces every checkpoint's probe line (the BLAS thread
+ * policy is the same in both processes). */
+static void test_analyze_reproduces_two_thread_runs(void **state)
+{
+    (void)state;
+    char run[600], path[800];
+    fresh_run(run, sizeof run, "tr_an2");
+    train_ok(run, "--set train.threads=2");
+    int rc = sinklab("analyze %s", run);
+    if (rc != 0) fail_msg("analyze %s: exit %d: %.1000s", run, rc, OUT);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run);
+    size_t len;
+    char *metrics = (char *)slurp(path, &len);
+    snprintf(path, sizeof path, "%s/analysis/emergence.jsonl", run);
+    char *em = (char *)slurp(path, &len);
+    int64_t steps[3] = {0, 10, 20};
+    for (int i = 0; i < 3; i++) {
+        char *want_line = metrics_line(metrics, steps[i]), *got_line = metrics_line(em, steps[i]);
+        if (!want_line || !got_line) fail_msg("step %" PRId64 " missing from metrics or emergence", steps[i]);
+        char *want = object_member(want_line, "probe"), *got = object_member(got_line, "probe");
+        if (!want || !got || strcmp(want, got))
+            fail_msg("step %" PRId64 ": analyze's probe differs from training's (2 threads)", steps[i]);
+        free(want); free(got); free(want_line); free(got_line);
+    }
+    free(metrics);
+    free(em);
+}
+
+/* A sink ablation (block_key 0) hides key 0 from every other query: alpha_0 then says nothing
+ * and is left out rather than reported as 1. */
+static void test_alpha0_is_absent_when_key_0_is_blocked(void **state)
+{
+    (void)state;
+    char run[600];
+    fresh_run(run, sizeof run, "tr_block0");
+    train_ok(run, "--set train.steps=5 --set 'model.mask.edits=[{block_key: 0}]'");
+    Metrics m;
+    read_metrics(&m, run);
+    if (strstr(m.text, "\"alpha0\"") || strstr(m.text, "\"sink_rate\""))
+        fail_msg("alpha0/sink_rate logged although key 0 is blocked from every other query");
+    if (!strstr(m.text, "\"probe\"")) fail_msg("no probe lines at all");
+    free_metrics(&m);
+}
+
 int main(void)
 {
     snprintf(TINY, sizeof TINY, "%s/tests/configs/tiny.yaml", test_src());
@@ -856,6 +922,9 @@ int main(void)
         cmocka_unit_test(test_bad_usage_and_bad_config_exit_2_naming_the_problem),
         cmocka_unit_test(test_torch_loader_reproduces_the_validation_loss),
         cmocka_unit_test(test_one_and_two_threads_agree),
+        cmocka_unit_test(test_failed_force_keeps_the_earlier_run),
+        cmocka_unit_test(test_analyze_reproduces_two_thread_runs),
+        cmocka_unit_test(test_alpha0_is_absent_when_key_0_is_blocked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
