@@ -906,6 +906,23 @@ static void test_alpha0_is_absent_when_key_0_is_blocked(void **state)
     free_metrics(&m);
 }
 
+/* `sinklab report RUN` rewrites the report of an existing run; a folder without metrics is
+ * bad input (exit 2, named). */
+static void test_report_command_rewrites_the_report(void **state)
+{
+    (void)state;
+    char run[600], path[700];
+    fresh_run(run, sizeof run, "tr_report");
+    train_ok(run, "--set train.steps=5 --set output.report=false");
+    snprintf(path, sizeof path, "%s/report.html", run);
+    if (file_exists(path)) fail_msg("%s written although output.report is false", path);
+    int rc = sinklab("report %s", run);
+    if (rc != 0 || !file_exists(path)) fail_msg("sinklab report %s: exit %d: %.1000s", run, rc, OUT);
+    rc = sinklab("report %s/none", run);
+    if (rc != 2 || !strstr(OUT, "metrics.jsonl"))
+        fail_msg("report on a folder without metrics: exit %d, want 2 naming metrics.jsonl: %.500s", rc, OUT);
+}
+
 int main(void)
 {
     snprintf(TINY, sizeof TINY, "%s/tests/configs/tiny.yaml", test_src());
@@ -925,6 +942,7 @@ int main(void)
         cmocka_unit_test(test_failed_force_keeps_the_earlier_run),
         cmocka_unit_test(test_analyze_reproduces_two_thread_runs),
         cmocka_unit_test(test_alpha0_is_absent_when_key_0_is_blocked),
+        cmocka_unit_test(test_report_command_rewrites_the_report),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

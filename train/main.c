@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "analysis/report.h"
 #include "train/commands.h"
 
 static void usage(FILE *f)
@@ -15,6 +16,7 @@ static void usage(FILE *f)
         "  sinklab train CONFIG.yaml [--set key.path=value ...] [--out runs/NAME] [--resume] [--force]\n"
         "  sinklab analyze CHECKPOINT|RUN_DIR [--config probe.yaml] [--set probe.key=value ...] [--out DIR]\n"
         "  sinklab data CONFIG.yaml [--set ...] [--batches N] [--json]\n"
+        "  sinklab report RUN_DIR       (re)write RUN_DIR/report.html, e.g. for a stopped run\n"
         "  sinklab --help | --version | COMMAND --help\n"
         "\n"
         "exit codes: 0 success, 2 bad usage or input, 1 runtime failure\n",
@@ -31,6 +33,23 @@ static void prefer_passive_waiting(char **argv)
     setenv("OMP_WAIT_POLICY", "passive", 1);
     execv("/proc/self/exe", argv);
     /* exec failed (no /proc): carry on with the default policy */
+}
+
+/* `sinklab report RUN_DIR`: the report of a run that stopped early or was resumed elsewhere. */
+static int cmd_report(int argc, char **argv)
+{
+    if (argc != 1 || argv[0][0] == '-') {
+        fprintf(argc == 1 && !strcmp(argv[0], "--help") ? stdout : stderr,
+                "usage: sinklab report RUN_DIR   (writes RUN_DIR/report.html from its metrics)\n");
+        return argc == 1 && !strcmp(argv[0], "--help") ? 0 : 2;
+    }
+    char err[1024];
+    if (report_write(argv[0], err, sizeof err) != 0) {
+        fprintf(stderr, "sinklab report: %s\n", err);
+        return 2;
+    }
+    printf("%s/report.html\n", argv[0]);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -52,6 +71,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
     if (!strcmp(cmd, "analyze")) return cmd_analyze(argc - 2, argv + 2);
     if (!strcmp(cmd, "data")) return cmd_data(argc - 2, argv + 2);
+    if (!strcmp(cmd, "report")) return cmd_report(argc - 2, argv + 2);
     fprintf(stderr, "sinklab: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

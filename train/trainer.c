@@ -451,7 +451,10 @@ static int log_step(Trainer *t, double loss, float grad_norm, double tok_s, int 
         jsonw_key_number(w, "val_loss", t->last_val);
     }
     if (do_probe) {
+        double before = t->probe.seconds;
         probe_run(&t->probe, &t->model, heavy, w);
+        /* outside "probe", so analyze's probe object stays comparable with this line's */
+        jsonw_key_number(w, "probe_seconds", t->probe.seconds - before);
         if (t->probe.alpha0_valid) remember_probe(t, t->step, t->probe.alpha0);
     }
     jsonw_object_end(w);
