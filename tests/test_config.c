@@ -964,11 +964,11 @@ static void test_shipped_configs_load_cleanly(void **state)
     assert_int_equal(c.data.corpus, CORPUS_FORTUNES);
     assert_int_equal(c.data.seq_len, 128);
     assert_int_equal(c.data.bos, BOS_WINDOW_START);
-    assert_int_equal(c.train.steps, 1500);
+    assert_int_equal(c.train.steps, 1400);
     assert_int_equal(c.train.batch_size, 16);
-    assert_true(c.train.lr == 1e-3f);
+    assert_true(c.train.lr == 3e-3f);
     assert_int_equal(c.train.warmup_steps, 100);
-    assert_int_equal(c.probe.every, 30);
+    assert_int_equal(c.probe.every, 40);
     assert_int_equal(c.probe.n_seq, 64);
     assert_int_equal(c.probe.seq_len, 64);
     assert_int_equal(c.checkpoint.log_spaced, 1);
