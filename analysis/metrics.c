@@ -207,29 +207,36 @@ void metrics_sink_mass(float *out, const float *sink_mass, const int32_t *doc_id
 
 /* ---- norms of values, keys and queries ------------------------------------------------- */
 
+/* Per sequence ||x_0|| / mean_{t >= t0, non-PAD} ||x_t|| over vectors of `width` floats at
+ * stride `stride` per position, averaged over the sequences where position 0 is not PAD and the
+ * mean is positive (0 if none). The waiver ratio (t0 = 0) and the massive-activation ratio
+ * (t0 = 1) are this one quantity. */
+static float first_to_mean_norm(const float *x, int stride, int width, const int32_t *doc_ids,
+                                int B, int T, int t0)
+{
+    double acc = 0;
+    int n_seq = 0;
+    for (int b = 0; b < B; b++) {
+        if (is_pad(doc_ids, b, T, 0)) continue;
+        double sum = 0;
+        int n = 0;
+        for (int t = t0; t < T; t++) {
+            if (is_pad(doc_ids, b, T, t)) continue;
+            sum += norm2(x + ((size_t)b * T + t) * stride, width);
+            n++;
+        }
+        if (n == 0 || sum <= 0) continue;
+        acc += norm2(x + (size_t)b * T * stride, width) / (sum / n);
+        n_seq++;
+    }
+    return n_seq ? (float)(acc / n_seq) : 0;
+}
+
 void metrics_norm_ratio(float *ratio, float *norms, const float *x, const int32_t *doc_ids,
                         int B, int T, int H, int D)
 {
     int C = H * D;
-    for (int h = 0; h < H; h++) {
-        double acc = 0;
-        int n_seq = 0;
-        for (int b = 0; b < B; b++) {
-            if (is_pad(doc_ids, b, T, 0)) continue;
-            double sum = 0;
-            int n = 0;
-            for (int t = 0; t < T; t++) {
-                if (is_pad(doc_ids, b, T, t)) continue;
-                sum += norm2(x + ((size_t)b * T + t) * C + (size_t)h * D, D);
-                n++;
-            }
-            double mean = sum / n;
-            if (mean <= 0) continue;
-            acc += norm2(x + (size_t)b * T * C + (size_t)h * D, D) / mean;
-            n_seq++;
-        }
-        ratio[h] = n_seq ? (float)(acc / n_seq) : 0;
-    }
+    for (int h = 0; h < H; h++) ratio[h] = first_to_mean_norm(x + (size_t)h * D, C, D, doc_ids, B, T, 0);
     if (!norms) return;
     for (int h = 0; h < H; h++)
         for (int t = 0; t < T; t++) {
@@ -316,22 +323,7 @@ static float select_kth(float *a, long n, long k)
 void metrics_massive(float *ratio0, float *top_median, int *top_pos, int *top_chan,
                      const float *x, const int32_t *doc_ids, int B, int T, int C)
 {
-    double acc = 0;
-    int n_seq = 0;
-    for (int b = 0; b < B; b++) {
-        if (is_pad(doc_ids, b, T, 0)) continue;
-        double sum = 0;
-        int n = 0;
-        for (int t = 1; t < T; t++) {
-            if (is_pad(doc_ids, b, T, t)) continue;
-            sum += norm2(x + ((size_t)b * T + t) * C, C);
-            n++;
-        }
-        if (n == 0 || sum <= 0) continue;
-        acc += norm2(x + (size_t)b * T * C, C) / (sum / n);
-        n_seq++;
-    }
-    *ratio0 = n_seq ? (float)(acc / n_seq) : 0;
+    *ratio0 = first_to_mean_norm(x, C, C, doc_ids, B, T, 1);
 
     float *a = xmalloc((size_t)B * T * C * sizeof(float));
     long n = 0;

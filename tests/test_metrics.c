@@ -1,6 +1,6 @@
 /* test_metrics.c: the sink metrics and onset detection on hand-built inputs whose answers are
- * closed forms worked out by hand (SCIENCE.md "Metrics"). SINKLAB_BENCH=1 also times every metric
- * at the default probe size (L=4, H=4, T=64, B=100, C=128). */
+ * closed forms worked out by hand (SCIENCE.md "Metrics"). (What probes cost is measured on real
+ * runs: metrics.jsonl's probe_seconds.) */
 #include "tests/testutil.h"
 
 #include <math.h>
@@ -583,71 +583,6 @@ static void test_onset_per_head_table(void **state)
     assert_int_equal(onset[1], -1);
 }
 
-/* ---- cost at the default probe (SINKLAB_BENCH=1) ---------------------------------------- */
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
-/* the minimum over reps: the machine is shared, and the minimum is the cost without contention */
-#define BENCH(label, per_probe, stmt)                                                      \
-    do {                                                                                   \
-        double best_ = 1e30;                                                               \
-        for (int r_ = 0; r_ < reps; r_++) {                                                \
-            double t0_ = now_ms();                                                         \
-            stmt;                                                                          \
-            double ms_ = now_ms() - t0_;                                                   \
-            best_ = ms_ < best_ ? ms_ : best_;                                             \
-        }                                                                                  \
-        printf("  %-28s %8.2f ms/call  x%d per probe = %8.2f ms\n", label, best_, per_probe, \
-               best_ * (per_probe));                                                       \
-        total += best_ * (per_probe);                                                      \
-    } while (0)
-
-static void test_cost_at_default_probe(void **state)
-{
-    if (!getenv("SINKLAB_BENCH")) skip();
-    enum { L = 4, H = 4, T = 64, B = 100, D = 32, C = H * D };
-    int reps = 7;
-    double total = 0;
-    TestRng r = {1};
-    uint8_t *allowed = malloc((size_t)B * T * T);
-    float *attn = malloc(sizeof(float) * B * H * T * T), *x = malloc(sizeof(float) * B * T * C);
-    float *y = malloc(sizeof(float) * B * T * C), *w = malloc(sizeof(float) * C * C);
-    float *w2 = malloc(sizeof(float) * C * C), *mass = malloc(sizeof(float) * B * H * T);
-    int32_t *tokens = calloc((size_t)B * T, sizeof(int32_t));
-    float alpha[H * T], nq[T], o1[H], o2[H], o3[H], o4[H], norms[H * T], by[T], f1, f2, f3;
-    int loc[H], i1, i2;
-    fill_causal(allowed, B, T);
-    fill_uniform(attn, allowed, B, H, T);
-    trng_fill(&r, x, (size_t)B * T * C, -1, 1);
-    trng_fill(&r, y, (size_t)B * T * C, -1, 1);
-    trng_fill(&r, w, (size_t)C * C, -0.1f, 0.1f);
-    trng_fill(&r, w2, (size_t)C * C, -0.1f, 0.1f);
-    trng_fill(&r, mass, (size_t)B * H * T, 0, 0.1f);
-    printf("metrics cost, L=%d H=%d T=%d B=%d C=%d (per layer call; x = calls per probe)\n",
-           L, H, T, B, C);
-    BENCH("alpha", L, metrics_alpha(alpha, nq, attn, allowed, NULL, 0, B, H, T));
-    BENCH("alpha (sigmoid proxy)", 0, metrics_alpha(alpha, nq, attn, allowed, NULL, 1, B, H, T));
-    BENCH("sink_location", L, metrics_sink_location(loc, o1, alpha, nq, H, T));
-    BENCH("alpha_bos", L, metrics_alpha_bos(o1, attn, allowed, NULL, tokens, 0, 0, B, H, T));
-    BENCH("alpha_last", 0, metrics_alpha_last(o1, attn, allowed, NULL, 0, B, H, T));
-    BENCH("sink_mass", L, metrics_sink_mass(o1, mass, NULL, B, H, T));
-    BENCH("norm_ratio (v, with norms)", L, metrics_norm_ratio(o1, norms, x, NULL, B, T, H, D));
-    BENCH("norm_ratio (k)", L, metrics_norm_ratio(o1, NULL, y, NULL, B, T, H, D));
-    BENCH("qk0", L, metrics_qk0(o1, o2, x, y, allowed, NULL, B, T, H, D));
-    BENCH("norm_attention", L, metrics_norm_attention(alpha, attn, x, w, allowed, NULL, B, H, T, D));
-    BENCH("massive", L + 1, metrics_massive(&f1, &f2, &i1, &i2, x, NULL, B, T, C));
-    BENCH("entropy", L, metrics_entropy(o1, o2, attn, allowed, NULL, 0, B, H, T));
-    BENCH("qk_spectrum", L, metrics_qk_spectrum(o1, o2, o3, o4, NULL, NULL, w, w2, NULL, H, D));
-    BENCH("collapse", L + 1, metrics_collapse(&f1, &f2, &f3, x, NULL, B, T, C));
-    BENCH("perturb_spread", L + 1, metrics_perturb_spread(by, x, y, NULL, 3, B, T, C));
-    printf("  total per probe (metrics only, no forward pass): %.1f ms\n", total);
-    free(allowed); free(attn); free(x); free(y); free(w); free(w2); free(mass); free(tokens);
-}
 
 int main(void)
 {
@@ -678,7 +613,6 @@ int main(void)
         cmocka_unit_test(test_perturb_spread_known_relative_change),
         cmocka_unit_test(test_onset_after_last_dip),
         cmocka_unit_test(test_onset_per_head_table),
-        cmocka_unit_test(test_cost_at_default_probe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
