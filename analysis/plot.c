@@ -75,6 +75,11 @@ static void format_tick(char *out, size_t n, double v, double step)
     if (fabs(v) < 1e-12 * (step > 0 ? step : 1)) { snprintf(out, n, "0"); return; }
     if (a >= 1e6) { scale = 1e6; suffix = "M"; }
     else if (a >= 1e4) { scale = 1e3; suffix = "k"; }
+    if (step <= 0 && a >= 1e-3) {
+        /* log axes (no common step): significant digits, so 1.5 and 2 stay apart */
+        snprintf(out, n, "%.3g%s", v / scale, suffix);
+        return;
+    }
     double s = (step > 0 ? step : a) / scale;
     int dec = s >= 1 ? 0 : (int)ceil(-log10(s) - 1e-9);
     if (dec > 5 || a < 1e-3) {
