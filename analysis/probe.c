@@ -10,7 +10,7 @@
 
 #include "analysis/metrics.h"
 #include "data/tokenizer.h"
-#include "model/rng.h"
+#include "base/rng.h"
 
 /* Fixed seeds: the probe's random directions never depend on training state, so a checkpoint
  * reproduces its probe line. */

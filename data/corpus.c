@@ -3,6 +3,8 @@
  * file or a file the separator turns into no document is an error naming the file. */
 #include "data/corpus.h"
 
+#include "base/check.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -20,22 +22,12 @@ typedef struct {
     int64_t n, cap;
 } Buf;
 
-static void *corpus_xrealloc(void *p, size_t size)
-{
-    void *q = realloc(p, size ? size : 1);
-    if (!q) {
-        fprintf(stderr, "%s:%d: out of memory (%zu bytes)\n", __FILE__, __LINE__, size);
-        abort();
-    }
-    return q;
-}
-
 static void buf_reserve(Buf *b, int64_t extra)
 {
     if (b->n + extra <= b->cap) return;
     int64_t cap = b->cap ? b->cap : 1 << 16;
     while (cap < b->n + extra) cap *= 2;
-    b->p = corpus_xrealloc(b->p, (size_t)cap);
+    b->p = xrealloc(b->p, (size_t)cap);
     b->cap = cap;
 }
 
@@ -67,10 +59,10 @@ int corpus_add_source(Corpus *c, const char *name)
 {
     if (c->n_files == c->cap_files) {
         c->cap_files = c->cap_files ? 2 * c->cap_files : 16;
-        c->files = corpus_xrealloc(c->files, (size_t)c->cap_files * sizeof *c->files);
+        c->files = xrealloc(c->files, (size_t)c->cap_files * sizeof *c->files);
     }
     size_t len = strlen(name);
-    c->files[c->n_files] = corpus_xrealloc(NULL, len + 1);
+    c->files[c->n_files] = xrealloc(NULL, len + 1);
     memcpy(c->files[c->n_files], name, len + 1);
     return c->n_files++;
 }
@@ -79,14 +71,14 @@ void corpus_add_doc(Corpus *c, const uint8_t *text, int64_t n, int file, int lin
 {
     if (c->n_docs + 1 >= c->cap_docs) {
         c->cap_docs = c->cap_docs ? 2 * c->cap_docs : 1024;
-        c->doc_off = corpus_xrealloc(c->doc_off, (size_t)(c->cap_docs + 1) * sizeof *c->doc_off);
-        c->doc_file = corpus_xrealloc(c->doc_file, (size_t)c->cap_docs * sizeof *c->doc_file);
-        c->doc_line = corpus_xrealloc(c->doc_line, (size_t)c->cap_docs * sizeof *c->doc_line);
+        c->doc_off = xrealloc(c->doc_off, (size_t)(c->cap_docs + 1) * sizeof *c->doc_off);
+        c->doc_file = xrealloc(c->doc_file, (size_t)c->cap_docs * sizeof *c->doc_file);
+        c->doc_line = xrealloc(c->doc_line, (size_t)c->cap_docs * sizeof *c->doc_line);
     }
     if (c->n_text + n > c->cap_text) {
         int64_t cap = c->cap_text ? c->cap_text : 1 << 20;
         while (cap < c->n_text + n) cap *= 2;
-        c->text = corpus_xrealloc(c->text, (size_t)cap);
+        c->text = xrealloc(c->text, (size_t)cap);
         c->cap_text = cap;
     }
     if (c->n_docs == 0) c->doc_off[0] = 0;
@@ -226,7 +218,7 @@ static int load_file(Corpus *c, Buf *buf, const char *path, Separator sep, FileF
     }
     int file = corpus_add_source(c, path);
     if (filter == FILTER_BROWN) {
-        uint8_t *plain = corpus_xrealloc(NULL, (size_t)buf->n);
+        uint8_t *plain = xrealloc(NULL, (size_t)buf->n);
         int64_t len = brown_detag(plain, buf->p, buf->n);
         int64_t added = add_span(c, plain, 0, len, file, 0);
         free(plain);
@@ -270,8 +262,8 @@ static int load_path(Corpus *c, Buf *buf, const char *path, Separator sep, FileF
     struct dirent *e;
     while ((e = readdir(dir))) {
         if (!keep_file(e->d_name, filter == FILTER_BROWN ? FILTER_ANY : filter)) continue;
-        if (n == cap) names = corpus_xrealloc(names, (size_t)(cap = cap ? 2 * cap : 64) * sizeof *names);
-        names[n] = corpus_xrealloc(NULL, strlen(e->d_name) + 1);
+        if (n == cap) names = xrealloc(names, (size_t)(cap = cap ? 2 * cap : 64) * sizeof *names);
+        names[n] = xrealloc(NULL, strlen(e->d_name) + 1);
         strcpy(names[n++], e->d_name);
     }
     closedir(dir);

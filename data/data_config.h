@@ -3,7 +3,7 @@
 #define SINKLAB_DATA_CONFIG_H
 
 #include <stdint.h>
-#include "model/mask.h"
+#include "base/model_kind.h"
 
 typedef enum { CORPUS_FORTUNES, CORPUS_BROWN, CORPUS_SYNTHETIC, CORPUS_FILES } CorpusKind;
 typedef enum { SEP_LINE, SEP_BLANK_LINE, SEP_PERCENT_LINE, SEP_FILE } Separator;

@@ -4,22 +4,14 @@
  * between steps and resuming needs only the step. */
 #include "data/dataset.h"
 
+#include "base/check.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "data/tokenizer.h"
-#include "model/rng.h"
-
-static void *ds_xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p) {
-        fprintf(stderr, "%s:%d: out of memory (%zu x %zu bytes)\n", __FILE__, __LINE__, n, size);
-        abort();
-    }
-    return p;
-}
+#include "base/rng.h"
 
 static int is_bidir(const DataConfig *c) { return c->kind == MODEL_BIDIRECTIONAL; }
 
@@ -86,8 +78,8 @@ static int build_concat(DataSplitData *s, const Dataset *ds, char *err, size_t n
     int64_t total = 0;
     for (int64_t i = 0; i < s->info.n_docs; i++)
         total += corpus_doc_len(&ds->corpus, s->docs[i]) + doc_bos(c) + (c->eos ? 1 : 0);
-    s->stream = ds_xcalloc((size_t)total, sizeof *s->stream);
-    s->doc_start = ds_xcalloc((size_t)total, 1);
+    s->stream = xcalloc((size_t)total, sizeof *s->stream);
+    s->doc_start = xcalloc((size_t)total, 1);
     for (int64_t i = 0; i < s->info.n_docs; i++) {
         int64_t d = s->docs[i], n = corpus_doc_len(&ds->corpus, d);
         const uint8_t *text = ds->corpus.text + ds->corpus.doc_off[d];
@@ -127,9 +119,9 @@ static int build_pad(DataSplitData *s, const Dataset *ds, char *err, size_t n_er
         }
         n_pieces += n <= cap || c->long_docs == LONG_TRUNCATE ? 1 : (n + cap - 1) / cap;
     }
-    s->stream = ds_xcalloc((size_t)total, sizeof *s->stream);
-    s->doc_start = ds_xcalloc((size_t)total, 1);
-    s->pieces = ds_xcalloc((size_t)n_pieces, sizeof *s->pieces);
+    s->stream = xcalloc((size_t)total, sizeof *s->stream);
+    s->doc_start = xcalloc((size_t)total, 1);
+    s->pieces = xcalloc((size_t)n_pieces, sizeof *s->pieces);
     int64_t p = 0;
     for (int64_t i = 0; i < s->info.n_docs; i++) {
         int64_t d = s->docs[i], n = corpus_doc_len(&ds->corpus, d), off = s->n_stream;
@@ -190,7 +182,7 @@ static int check_knobs(const DataConfig *c, char *err, size_t n_err)
 static int split_docs(Dataset *ds, char *err, size_t n_err)
 {
     int64_t n = ds->corpus.n_docs;
-    int64_t *order = ds_xcalloc((size_t)n, sizeof *order);
+    int64_t *order = xcalloc((size_t)n, sizeof *order);
     for (int64_t i = 0; i < n; i++) order[i] = i;
     Rng r;
     rng_seed(&r, rng_derive(ds->cfg.split_seed, 0x5b117));
@@ -209,10 +201,10 @@ static int split_docs(Dataset *ds, char *err, size_t n_err)
     }
     DataSplitData *val = &ds->split[DATA_VAL], *train = &ds->split[DATA_TRAIN];
     val->info.n_docs = n_val;
-    val->docs = ds_xcalloc((size_t)n_val, sizeof *val->docs);
+    val->docs = xcalloc((size_t)n_val, sizeof *val->docs);
     memcpy(val->docs, order, (size_t)n_val * sizeof *order);
     train->info.n_docs = n - n_val;
-    train->docs = ds_xcalloc((size_t)(n - n_val), sizeof *train->docs);
+    train->docs = xcalloc((size_t)(n - n_val), sizeof *train->docs);
     memcpy(train->docs, order + n_val, (size_t)(n - n_val) * sizeof *order);
     free(order);
     return 0;
@@ -221,7 +213,7 @@ static int split_docs(Dataset *ds, char *err, size_t n_err)
 Dataset *dataset_open(const DataConfig *cfg, char *err, size_t n_err)
 {
     if (check_knobs(cfg, err, n_err)) return NULL;
-    Dataset *ds = ds_xcalloc(1, sizeof *ds);
+    Dataset *ds = xcalloc(1, sizeof *ds);
     ds->cfg = *cfg;
     if (corpus_load(&ds->corpus, cfg, err, n_err) || split_docs(ds, err, n_err)) {
         dataset_free(ds);

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "data/batch.h"
+#include "base/batch.h"
 #include "data/corpus.h"
 #include "data/data_config.h"
 

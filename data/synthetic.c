@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "model/rng.h"
+#include "base/rng.h"
 
 enum { N_NOUN = 12, N_VERB = 6, N_ADJ = 6, WORD_MAX = 12, DOC_MAX = 1 << 14 };
 

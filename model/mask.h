@@ -6,7 +6,8 @@
 
 #include <stdint.h>
 
-typedef enum { MODEL_CAUSAL, MODEL_BIDIRECTIONAL, MODEL_PREFIX_LM } ModelKind;
+#include "base/model_kind.h"
+
 
 typedef enum { EDIT_ISOLATE, EDIT_RESET, EDIT_BLOCK_KEY } MaskEditKind;
 typedef struct {

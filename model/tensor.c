@@ -8,31 +8,6 @@
 
 #define PARAMS_MAX 4096
 
-void sl_die(const char *file, int line, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "sinklab: internal error at %s:%d: ", file, line);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
-
-void *sl_xmalloc(size_t n, const char *file, int line)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) sl_die(file, line, "out of memory allocating %zu bytes", n);
-    return p;
-}
-
-void *sl_xcalloc(size_t n, size_t size, const char *file, int line)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) sl_die(file, line, "out of memory allocating %zu x %zu bytes", n, size);
-    return p;
-}
-
 void arena_init(Arena *a, size_t cap, const char *name)
 {
     memset(a, 0, sizeof *a);

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/check.h"
+
 #define TENSOR_MAX_DIM 4
 
 typedef struct Tensor {
@@ -47,15 +49,6 @@ int tensor_same_shape(const Tensor *a, const Tensor *b);
 /* "[2, 3, 4]" into buf; returns buf. */
 const char *tensor_shape_str(const Tensor *t, char *buf, size_t n);
 
-/* Programming-error checks carry the source line; they never return on failure. */
-void sl_die(const char *file, int line, const char *fmt, ...)
-    __attribute__((noreturn, format(printf, 3, 4)));
-#define SL_CHECK(cond, ...) \
-    do { if (!(cond)) sl_die(__FILE__, __LINE__, __VA_ARGS__); } while (0)
-void *sl_xmalloc(size_t n, const char *file, int line);
-void *sl_xcalloc(size_t n, size_t size, const char *file, int line);
-#define xmalloc(n) sl_xmalloc((n), __FILE__, __LINE__)
-#define xcalloc(n, s) sl_xcalloc((n), (s), __FILE__, __LINE__)
 
 /* ---- the parameter block ---------------------------------------------------------------- */
 

@@ -8,7 +8,7 @@
 #include "model/autograd.h"
 #include "model/attention.h"
 #include "model/mask.h"
-#include "data/batch.h"
+#include "base/batch.h"
 
 typedef enum { POS_NONE, POS_LEARNED, POS_SINUSOIDAL, POS_ROPE, POS_ALIBI } PosEncoding;
 typedef enum { NORM_LAYERNORM, NORM_RMSNORM } NormKind;

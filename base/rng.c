@@ -1,5 +1,5 @@
 /* rng.c: xoshiro256** (Blackman and Vigna) with splitmix64 seeding. */
-#include "model/rng.h"
+#include "base/rng.h"
 
 #include <math.h>
 
