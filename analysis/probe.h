@@ -11,7 +11,7 @@
 #include "analysis/jsonw.h"
 #include "data/dataset.h"
 #include "model/transformer.h"
-#include "train/config.h"
+#include "analysis/probe_config.h"
 
 typedef struct {
     ProbeConfig cfg;

@@ -1,8 +1,12 @@
-/* data_config.h: the `data:` section of a run config, as the data pipeline reads it. */
+/* data_config.h: the `data:` section of a run config, as the data pipeline reads it. The data
+ * layer owns these keys (data_config.c: names, ranges, defaults, documentation) and their rules. */
 #ifndef SINKLAB_DATA_CONFIG_H
 #define SINKLAB_DATA_CONFIG_H
 
 #include <stdint.h>
+#include <stddef.h>
+
+#include "base/keys.h"
 #include "base/model_kind.h"
 
 typedef enum { CORPUS_FORTUNES, CORPUS_BROWN, CORPUS_SYNTHETIC, CORPUS_FILES } CorpusKind;
@@ -10,6 +14,12 @@ typedef enum { SEP_LINE, SEP_BLANK_LINE, SEP_PERCENT_LINE, SEP_FILE } Separator;
 typedef enum { PACK_CONCAT, PACK_PAD } PackMode;
 typedef enum { BOS_NONE, BOS_WINDOW_START, BOS_DOC_START, BOS_BOTH } BosMode;
 typedef enum { LONG_SPLIT, LONG_TRUNCATE, LONG_ERROR } LongDocs;
+/* Config names, indexed by the enums above (NULL-terminated). */
+extern const char *const CORPUS_NAMES[];
+extern const char *const SEPARATOR_NAMES[];
+extern const char *const PACK_MODE_NAMES[];
+extern const char *const BOS_MODE_NAMES[];
+extern const char *const LONG_DOCS_NAMES[];
 
 #define DATA_MAX_PATHS 16
 typedef struct {
@@ -33,5 +43,16 @@ typedef struct {
     uint64_t synthetic_seed;
     ModelKind kind;                    /* copied from model.kind: decides targets/loss mask */
 } DataConfig;
+
+/* Every data.* key, in the order a resolved config is written. */
+extern const KeyTable DATA_KEYS;
+
+void data_config_defaults(DataConfig *d);
+/* The vocabulary the pipeline emits (the byte tokenizer's ids): model.vocab_size's auto value
+ * and its lower bound. */
+int data_vocab_size(const DataConfig *d);
+/* Every rule on a data config: ranges, prefix-LM prefix lengths, fixed/random first tokens, the
+ * paths a corpus needs, and that the token ids fit vocab_size. 0, or -1 with msg. */
+int data_config_check(const DataConfig *d, int vocab_size, char *msg, size_t n);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Everything forward and backward share (lives in the graph arena). */
@@ -467,6 +468,44 @@ static void attention_backward(Node *n)
 
 /* ---- the op ----------------------------------------------------------------------------- */
 
+const char *const NORMALIZER_NAMES[] = {
+    [ATTN_SOFTMAX] = "softmax", [ATTN_SOFTMAX1] = "softmax1", [ATTN_SCALED] = "scaled",
+    [ATTN_SIGMOID] = "sigmoid", [ATTN_SIGMOID_NORM] = "sigmoid_norm", NULL,
+};
+const char *const SINK_NAMES[] = {
+    [SINK_NONE] = "none", [SINK_LOGIT] = "logit", [SINK_K_BIAS] = "k_bias",
+    [SINK_KV_BIAS] = "kv_bias", [SINK_TOKEN] = "token", NULL,
+};
+const char *const GATE_NAMES[] = {
+    [GATE_NONE] = "none", [GATE_ELEMENTWISE] = "elementwise", [GATE_HEADWISE] = "headwise", NULL,
+};
+
+int attention_spec_check(const AttentionSpec *s, char *msg, size_t n)
+{
+    if ((int)s->normalizer < 0 || s->normalizer > ATTN_SIGMOID_NORM || (int)s->sink < 0 ||
+        s->sink > SINK_TOKEN || (int)s->gate < 0 || s->gate > GATE_HEADWISE) {
+        snprintf(msg, n, "model.attention: unknown normalizer, sink or gate value");
+        return -1;
+    }
+    /* sigmoid_norm takes the logit as a virtual key in its row sum; plain sigmoid has no sum. */
+    if (s->sink == SINK_LOGIT && s->normalizer == ATTN_SIGMOID) {
+        snprintf(msg, n, "model.attention.sink: logit adds a term to the row's denominator, "
+                 "which normalizer sigmoid does not have; use sigmoid_norm, k_bias or kv_bias");
+        return -1;
+    }
+    if (!(s->scale > 0.0f) || !isfinite(s->scale)) {
+        snprintf(msg, n, "model.attention.scale: expected a positive number, got %g",
+                 (double)s->scale);
+        return -1;
+    }
+    if ((s->normalizer == ATTN_SIGMOID || s->normalizer == ATTN_SIGMOID_NORM) &&
+        !isfinite(s->sigmoid_bias)) {
+        snprintf(msg, n, "model.attention.sigmoid_bias: expected a finite number");
+        return -1;
+    }
+    return 0;
+}
+
 static void attention_check(const Tensor *q, const Tensor *k, const Tensor *v, int n_head,
                             const AttentionArgs *a)
 {
@@ -488,10 +527,10 @@ static void attention_check(const Tensor *q, const Tensor *k, const Tensor *v, i
     SL_CHECK(!a->sink_logit || a->sink_logit->size == (size_t)n_head,
              "op_attention: sink_logit has %zu elements, want H = %d",
              a->sink_logit ? a->sink_logit->size : 0, n_head);
+    char msg[256];
+    SL_CHECK(attention_spec_check(a->spec, msg, sizeof msg) == 0, "op_attention: %s", msg);
     SL_CHECK(!(a->sink_logit && a->spec->normalizer == ATTN_SIGMOID),
              "op_attention: a sink logit has no effect without a denominator (normalizer sigmoid)");
-    SL_CHECK(a->spec->normalizer != ATTN_SCALED || a->spec->scale > 0.0f,
-             "op_attention: normalizer scaled needs scale > 0, got %g", (double)a->spec->scale);
 }
 
 Tensor *op_attention(Graph *g, Tensor *q, Tensor *k, Tensor *v, int n_head,

@@ -9,6 +9,10 @@
 typedef enum { ATTN_SOFTMAX, ATTN_SOFTMAX1, ATTN_SCALED, ATTN_SIGMOID, ATTN_SIGMOID_NORM } Normalizer;
 typedef enum { SINK_NONE, SINK_LOGIT, SINK_K_BIAS, SINK_KV_BIAS, SINK_TOKEN } SinkKind;
 typedef enum { GATE_NONE, GATE_ELEMENTWISE, GATE_HEADWISE } GateKind;
+/* Config names, indexed by the enums above (NULL-terminated). */
+extern const char *const NORMALIZER_NAMES[];
+extern const char *const SINK_NAMES[];
+extern const char *const GATE_NAMES[];
 
 /* model.attention in the config. */
 typedef struct {
@@ -51,6 +55,11 @@ typedef struct {
     float *keep_probs;
     float *keep_sink_mass;
 } AttentionArgs;
+
+/* The kernel's own rules on a spec (a sink logit needs a denominator, so not plain sigmoid;
+ * scale > 0; a finite sigmoid bias): 0, or -1 with the reason in msg. Config validation and
+ * the kernel both call it, so a combination cannot be accepted by one and refused by the other. */
+int attention_spec_check(const AttentionSpec *spec, char *msg, size_t n);
 
 /* q, k, v (B, T, H*D) -> out (B, T, H*D). */
 Tensor *op_attention(Graph *g, Tensor *q, Tensor *k, Tensor *v, int n_head,

@@ -6,6 +6,10 @@
 
 #include "model/tensor.h"
 
+const char *const MASK_EDIT_NAMES[] = {
+    [EDIT_ISOLATE] = "isolate", [EDIT_RESET] = "reset", [EDIT_BLOCK_KEY] = "block_key", NULL,
+};
+
 /* Base kind, window and doc mask for query i of one sequence. */
 static void mask_row_base(uint8_t *row, ModelKind kind, const MaskSpec *spec,
                           const int32_t *doc, int prefix, int i, int T)

@@ -10,6 +10,7 @@
 
 
 typedef enum { EDIT_ISOLATE, EDIT_RESET, EDIT_BLOCK_KEY } MaskEditKind;
+extern const char *const MASK_EDIT_NAMES[];   /* config names, indexed by MaskEditKind */
 typedef struct {
     MaskEditKind kind;
     int pos;       /* sequence index (0 = first data token) */

@@ -144,30 +144,16 @@ static void init_params(Transformer *m, uint64_t seed)
     }
 }
 
-static int config_error(char *err, size_t n, const char *msg)
-{
-    if (err && n) snprintf(err, n, "%s", msg);
-    return -1;
-}
-
 int transformer_init(Transformer *m, const ModelConfig *cfg, uint64_t seed, char *err, size_t n_err)
 {
     memset(m, 0, sizeof *m);
     const ModelConfig *c = cfg;
-    if (c->n_layer < 1 || c->d_model < 1 || c->n_head < 1 || c->d_ff < 1 || c->vocab_size < 2 ||
-        c->max_seq_len < 1)
-        return config_error(err, n_err, "model: n_layer, d_model, n_head, d_ff, max_seq_len must "
-                            "be positive and vocab_size at least 2");
-    if (c->d_model % c->n_head)
-        return config_error(err, n_err, "model.d_model must be divisible by model.n_head");
-    if (c->pos == POS_SINUSOIDAL && c->d_model % 2)
-        return config_error(err, n_err, "model.pos_encoding sinusoidal needs an even d_model");
-    if (c->pos == POS_ROPE && (c->d_model / c->n_head) % 2)
-        return config_error(err, n_err, "model.pos_encoding rope needs an even head size "
-                            "(d_model / n_head)");
-    if (c->attention.sink == SINK_LOGIT && c->attention.normalizer == ATTN_SIGMOID)
-        return config_error(err, n_err, "model.attention.sink logit needs a normalizer with a "
-                            "denominator (softmax, softmax1, scaled, sigmoid_norm)");
+    char msg[512];
+    /* The same rules config validation applies (T = 0: the context is checked per batch). */
+    if (model_config_check(c, 0, msg, sizeof msg)) {
+        if (err && n_err) snprintf(err, n_err, "%s", msg);
+        return -1;
+    }
     m->cfg = *cfg;
     m->blocks = xcalloc((size_t)c->n_layer, sizeof(BlockParams));
     m->alibi_slopes = xcalloc((size_t)c->n_head, sizeof(float));

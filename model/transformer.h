@@ -5,29 +5,10 @@
 #ifndef SINKLAB_TRANSFORMER_H
 #define SINKLAB_TRANSFORMER_H
 
-#include "model/autograd.h"
-#include "model/attention.h"
-#include "model/mask.h"
 #include "base/batch.h"
+#include "model/autograd.h"
+#include "model/model_config.h"
 
-typedef enum { POS_NONE, POS_LEARNED, POS_SINUSOIDAL, POS_ROPE, POS_ALIBI } PosEncoding;
-typedef enum { NORM_LAYERNORM, NORM_RMSNORM } NormKind;
-typedef enum { MLP_GELU, MLP_RELU, MLP_SWIGLU } MlpKind;
-
-typedef struct {
-    ModelKind kind;
-    int n_layer, d_model, n_head, d_ff, vocab_size, max_seq_len;
-    PosEncoding pos;
-    float rope_base;
-    NormKind norm;
-    int norm_pre;              /* 1: pre-norm (GPT-2), 0: post-norm (original/BERT) */
-    MlpKind mlp;
-    int bias;                  /* biases in linear layers and layernorm */
-    int tie_embeddings;
-    float init_std;            /* 0.02 */
-    AttentionSpec attention;
-    MaskSpec mask;
-} ModelConfig;
 
 /* Parameters of one block, views into the model's ParamBlock (NULL when the option is off). */
 typedef struct {

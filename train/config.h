@@ -1,59 +1,17 @@
 /* config.h: a run's whole configuration, loaded strictly from YAML (libyaml) with --set
  * overrides, validated, and written back fully resolved into the run folder. Key names are a
- * contract (README "Config reference"). */
+ * contract (README "Config reference"). Each layer owns its section (keys, defaults, rules:
+ * model/model_config.h, data/data_config.h, analysis/probe_config.h, train/train_config.h); this
+ * is the generic engine that composes them. */
 #ifndef SINKLAB_CONFIG_H
 #define SINKLAB_CONFIG_H
 
 #include <stdio.h>
 #include <stdint.h>
-#include "model/transformer.h"
+#include "analysis/probe_config.h"
 #include "data/data_config.h"
-
-typedef enum { OPT_ADAMW, OPT_SGD } OptimizerKind;
-typedef enum { SCHED_CONSTANT, SCHED_COSINE, SCHED_LINEAR } ScheduleKind;
-typedef enum { DECAY_MATRICES, DECAY_MATRICES_EMBEDDINGS, DECAY_ALL_BUT_SINKS, DECAY_ALL } DecayGroups;
-
-typedef struct {
-    int steps;
-    int batch_size;
-    int tokens_per_step;        /* 0 = off; else batch_size = tokens_per_step / seq_len */
-    int grad_accum;
-    OptimizerKind optimizer;
-    float lr, min_lr;           /* min_lr: the cosine floor */
-    int warmup_steps;
-    ScheduleKind schedule;
-    float beta1, beta2, eps, weight_decay, momentum;
-    DecayGroups decay;
-    float grad_clip;            /* 0 = off */
-    int eval_every, eval_batches;
-    uint64_t seed;
-    int threads;
-    int log_every;
-} TrainConfig;
-
-typedef struct {
-    int every;                  /* 0 = off */
-    int n_seq, seq_len;
-    int bos;                    /* -1 = follow the training data's BOS policy */
-    int heavy_every;            /* costlier metrics; always at checkpoints */
-    float eps[3];               /* sink-rate thresholds: 0.3 0.5 0.8 */
-    int perturb_pos;            /* perturbation spread: the perturbed position (default 1) */
-    float perturb_scale;        /* noise norm relative to ||h^0|| at that position (0.5) */
-    int jacobian_seq;           /* sequences for the Jacobian-norm estimate (8) */
-    int jacobian_samples;       /* random projections per estimate (8) */
-} ProbeConfig;
-
-#define CKPT_MAX_STEPS 64
-typedef struct {
-    int every;                  /* 0 = only log-spaced + final */
-    int log_spaced;
-    int keep_last;              /* 0 = keep all */
-} CheckpointConfig;
-
-typedef struct {
-    char dir[512];              /* run folder; default runs/<config name> */
-    int report;
-} OutputConfig;
+#include "model/model_config.h"
+#include "train/train_config.h"
 
 typedef struct {
     ModelConfig model;
@@ -68,7 +26,8 @@ typedef struct {
 /* All defaults (the values the README documents). */
 void config_defaults(Config *c);
 /* Loads path over the defaults. On error returns -1 with "file:line:col: key: what was
- * expected" in err. */
+ * expected" in err, one line per independent problem (unknown keys, bad values), so one pass
+ * reports them all. */
 int config_load(Config *c, const char *path, char *err, size_t n_err);
 /* Applies "dotted.key=value" with the same validation (err names the --set argument). */
 int config_set(Config *c, const char *assignment, char *err, size_t n_err);
@@ -97,6 +56,9 @@ int config_merge_file(Config *c, const char *path, char *err, size_t n_err);
 int config_diff(const Config *a, const Config *b, char *out, size_t n);
 /* output.dir, or runs/<config file name without .yaml> when it is empty. */
 void config_run_dir(const Config *c, char *out, size_t n);
+/* One key's value as a config file writes it ("rope", "0.001", "[0.3, 0.5, 0.8]"); -1 for an
+ * unknown key. */
+int config_value(const Config *c, const char *key, char *out, size_t n);
 /* The config reference as a Markdown table (key, type, default, meaning), for the README. */
 void config_write_reference(FILE *f);
 

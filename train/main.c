@@ -6,6 +6,7 @@
 
 #include "analysis/report.h"
 #include "train/commands.h"
+#include "train/config.h"
 
 static void usage(FILE *f)
 {
@@ -62,6 +63,11 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         usage(stdout);
+        return 0;
+    }
+    /* The README's key table is this output, verbatim (tests/test_config.c checks it). */
+    if (!strcmp(cmd, "--config-reference")) {
+        config_write_reference(stdout);
         return 0;
     }
     if (!strcmp(cmd, "--version")) {

@@ -1,0 +1,29 @@
+/* probe_config.h: the `probe:` section of a run config. The analysis layer owns these keys
+ * (probe_config.c: names, ranges, defaults, documentation) and their rules. */
+#ifndef SINKLAB_PROBE_CONFIG_H
+#define SINKLAB_PROBE_CONFIG_H
+
+#include <stddef.h>
+
+#include "base/keys.h"
+
+typedef struct {
+    int every;                  /* 0 = off */
+    int n_seq, seq_len;
+    int bos;                    /* -1 = follow the training data's BOS policy */
+    int heavy_every;            /* costlier metrics; always at checkpoints */
+    float eps[3];               /* sink-rate thresholds: 0.3 0.5 0.8 */
+    int perturb_pos;            /* perturbation spread: the perturbed position (default 1) */
+    float perturb_scale;        /* noise norm relative to ||h^0|| at that position (0.5) */
+    int jacobian_seq;           /* sequences for the Jacobian-norm estimate (8) */
+    int jacobian_samples;       /* random projections per estimate (8) */
+} ProbeConfig;
+
+/* Every probe.* key, in the order a resolved config is written. */
+extern const KeyTable PROBE_KEYS;
+
+void probe_config_defaults(ProbeConfig *p);
+/* Every rule on a probe config, for a model built for max_seq_len positions: 0, or -1 with msg. */
+int probe_config_check(const ProbeConfig *p, int max_seq_len, char *msg, size_t n);
+
+#endif
