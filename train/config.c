@@ -1446,3 +1446,20 @@ void config_write_reference(FILE *f)
         fprintf(f, " |\n");
     }
 }
+
+/* ---------------------------------------------------------------- single values */
+
+int config_value(const Config *c, const char *key, char *out, size_t n)
+{
+    const KeyDef *d = find_key(key);
+    if (!d) return -1;
+    /* a string as its text, not as the quoted YAML scalar config_write prints */
+    if (d->type == KT_STRING) snprintf(out, n, "%s", (const char *)c + d->off);
+    else fmt_value(out, n, d, c);
+    return 0;
+}
+
+const char *config_key_name(size_t i)
+{
+    return i < N_KEYS ? KEYS[i].key : NULL;
+}

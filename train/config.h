@@ -100,4 +100,9 @@ void config_run_dir(const Config *c, char *out, size_t n);
 /* The config reference as a Markdown table (key, type, default, meaning), for the README. */
 void config_write_reference(FILE *f);
 
+/* The value of one dotted key as config_write prints it (strings unquoted) into out; -1 when the
+ * key is unknown. config_key_name(i) is the i-th key of the table, NULL past the end. */
+int config_value(const Config *c, const char *key, char *out, size_t n);
+const char *config_key_name(size_t i);
+
 #endif

@@ -6,6 +6,7 @@
 
 #include "analysis/report.h"
 #include "train/commands.h"
+#include "train/config_flat.h"
 
 static void usage(FILE *f)
 {
@@ -44,7 +45,13 @@ static int cmd_report(int argc, char **argv)
         return argc == 1 && !strcmp(argv[0], "--help") ? 0 : 2;
     }
     char err[1024];
-    if (report_write(argv[0], err, sizeof err) != 0) {
+    KeyValueList cfg = {0};
+    /* an unreadable config only costs the page its header details */
+    if (config_flatten_run(argv[0], &cfg, err, sizeof err) != 0)
+        fprintf(stderr, "sinklab report: warning: %s (the header omits the model details)\n", err);
+    int rc = report_write(argv[0], &cfg, err, sizeof err);
+    kv_free(&cfg);
+    if (rc != 0) {
         fprintf(stderr, "sinklab report: %s\n", err);
         return 2;
     }
