@@ -14,22 +14,22 @@ static const MetricDef TABLE[METRIC_COUNT] = {
     [METRIC_ALPHA0] = { "alpha0", METRIC_SHAPE_HEAD, METRIC_TIER_LIGHT,
         "alpha_0: mean attention key 0 receives from the queries allowed to see it (averaged over probe "
         "sequences first); absent when a mask hides key 0 from most queries",
-        METRIC_CHART_HEADS, NULL, NULL, NULL, 0, 0 },
+        METRIC_CHART_HEADS, "α₀ per head over training", NULL, NULL, 0, 0 },
     [METRIC_SINK_RATE] = { "sink_rate", METRIC_SHAPE_EPS, METRIC_TIER_LIGHT,
         "fraction of (layer, head) with alpha_0 > eps (Gu et al.'s Sink_1^eps), one member per `probe.eps`",
-        METRIC_CHART_SINK_RATE, NULL, NULL, NULL, 0, 0 },
+        METRIC_CHART_SINK_RATE, "Sink rate vs step", NULL, NULL, 0, 0 },
     [METRIC_ALPHA0_MAX] = { "alpha0_max", METRIC_SHAPE_SCALAR, METRIC_TIER_LIGHT,
-        "the strongest head's alpha_0", METRIC_CHART_ALPHA0_SUMMARY, NULL, NULL, NULL, 0, 0 },
+        "the strongest head's alpha_0", METRIC_CHART_ALPHA0_SUMMARY, "α₀ across heads", NULL, NULL, 0, 0 },
     [METRIC_ALPHA0_MEAN] = { "alpha0_mean", METRIC_SHAPE_SCALAR, METRIC_TIER_LIGHT,
-        "alpha_0 averaged over all heads", METRIC_CHART_ALPHA0_SUMMARY, NULL, NULL, NULL, 0, 0 },
+        "alpha_0 averaged over all heads", METRIC_CHART_ALPHA0_SUMMARY, "α₀ across heads", NULL, NULL, 0, 0 },
     [METRIC_UNIFORM_ALPHA0] = { "uniform_alpha0", METRIC_SHAPE_SCALAR, METRIC_TIER_LIGHT,
         "alpha_0 of uniform attention under the probe's mask (H_T/T = 0.074 causal at T = 64): an untrained "
-        "model sits there", METRIC_CHART_ALPHA0_SUMMARY, NULL, NULL, NULL, 0, 0 },
+        "model sits there", METRIC_CHART_ALPHA0_SUMMARY, "α₀ across heads", NULL, NULL, 0, 0 },
     [METRIC_SINK_LOCATION] = { "sink_location", METRIC_SHAPE_HEAD, METRIC_TIER_LIGHT,
         "argmax_k alpha_k over keys that at least T/4 queries see", METRIC_CHART_ONSET_CELL,
-        NULL, NULL, NULL, 0, 0 },
+        "Onset step per head", NULL, NULL, 0, 0 },
     [METRIC_SINK_LOCATION_ALPHA] = { "sink_location_alpha", METRIC_SHAPE_HEAD, METRIC_TIER_LIGHT,
-        "alpha_k at the sink location", METRIC_CHART_ONSET_CELL, NULL, NULL, NULL, 0, 0 },
+        "alpha_k at the sink location", METRIC_CHART_ONSET_CELL, "Onset step per head", NULL, NULL, 0, 0 },
     [METRIC_ALPHA_BOS] = { "alpha_bos", METRIC_SHAPE_HEAD, METRIC_TIER_LIGHT,
         "attention on BOS tokens wherever they are (when the probe has BOS)",
         METRIC_CHART_MECHANICS, "Attention on BOS", "α on BOS",
@@ -131,7 +131,7 @@ static const MetricDef TABLE[METRIC_COUNT] = {
         "Lower means less over-mixing; sinks are thought to act as a brake on it. Log scale.", 1, 0 },
     [METRIC_SPREAD_POS] = { "spread_pos", METRIC_SHAPE_SCALAR, METRIC_TIER_HEAVY,
         "the perturbed position p = `probe.perturb_pos`",
-        METRIC_CHART_TITLE_OF, NULL, NULL, NULL, 0, METRIC_SPREAD },
+        METRIC_CHART_TITLE_OF, NULL, "perturbed position p", NULL, 0, METRIC_SPREAD },
     [METRIC_JACOBIAN_NORM] = { "jacobian_norm", METRIC_SHAPE_SCALAR, METRIC_TIER_HEAVY,
         "||d h^L_{T-1} / d h^0_p||_F through the autograd (backward to the input embeddings), estimated with "
         "`probe.jacobian_samples` Gaussian projections on `probe.jacobian_seq` sequences",
@@ -170,19 +170,27 @@ const char *metric_shape_doc(MetricShape s)
     return "?";
 }
 
+const char *metric_chart_title(MetricId id)
+{
+    const MetricDef *d = &TABLE[id];
+    return d->chart == METRIC_CHART_TITLE_OF ? TABLE[d->host].title : d->title;
+}
+
 void metric_chart_doc(char *out, size_t n, MetricId id)
 {
     const MetricDef *d = &TABLE[id];
+    const char *section = "?";
     switch (d->chart) {
-    case METRIC_CHART_SINK_RATE: snprintf(out, n, "Sink rate: Sink rate vs step"); break;
-    case METRIC_CHART_ALPHA0_SUMMARY: snprintf(out, n, "Sink rate: α₀ across heads"); break;
-    case METRIC_CHART_HEADS: snprintf(out, n, "Heads: α₀ per head over training; Onset"); break;
-    case METRIC_CHART_ONSET_CELL: snprintf(out, n, "Onset: second line of each cell"); break;
-    case METRIC_CHART_MECHANICS: snprintf(out, n, "Mechanics: %s", d->title); break;
-    case METRIC_CHART_TITLE_OF: snprintf(out, n, "Mechanics: title of %s", TABLE[d->host].title); break;
-    case METRIC_CHART_BY_POSITION: snprintf(out, n, "Mechanics: %s", d->title); break;
-    case METRIC_CHART_NONE: snprintf(out, n, "(none)"); break;
+    case METRIC_CHART_SINK_RATE:
+    case METRIC_CHART_ALPHA0_SUMMARY: section = "Sink rate"; break;
+    case METRIC_CHART_HEADS: section = "Heads, Onset"; break;
+    case METRIC_CHART_ONSET_CELL: section = "Onset (second line of a cell)"; break;
+    case METRIC_CHART_MECHANICS:
+    case METRIC_CHART_BY_POSITION: section = "Mechanics"; break;
+    case METRIC_CHART_TITLE_OF: section = "Mechanics (in the title)"; break;
+    case METRIC_CHART_NONE: section = "none"; break;
     }
+    snprintf(out, n, "%s: %s", section, metric_chart_title(id) ? metric_chart_title(id) : "?");
 }
 
 /* A bar would end the Markdown cell. */

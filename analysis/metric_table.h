@@ -74,7 +74,9 @@ typedef struct {
     MetricTier tier;
     const char *doc;         /* README: what it measures (when it is absent, say so here) */
     MetricChart chart;
-    const char *title, *ylabel, *caption;  /* METRIC_CHART_MECHANICS / _BY_POSITION figures */
+    const char *title;       /* the title of the figure that draws it (NULL: METRIC_CHART_TITLE_OF) */
+    const char *ylabel;      /* the chart's y axis; METRIC_CHART_TITLE_OF: its label in the host's title */
+    const char *caption;     /* METRIC_CHART_MECHANICS / _BY_POSITION: the chart's own */
     int log_y;
     MetricId host;           /* METRIC_CHART_TITLE_OF: whose chart title shows it */
 } MetricDef;
@@ -85,6 +87,8 @@ const char *metric_name(MetricId id);
 MetricId metric_find(const char *name);
 /* "scalar", "[L][H]", ... as the README writes shapes. */
 const char *metric_shape_doc(MetricShape s);
+/* The title of the report figure that draws id (the host's for METRIC_CHART_TITLE_OF). */
+const char *metric_chart_title(MetricId id);
 /* Where the report draws id, for the README ("Mechanics: Jacobian norm"). */
 void metric_chart_doc(char *out, size_t n, MetricId id);
 /* The README's table of one tier's metrics (key, shape, what it measures, report chart). */

@@ -385,7 +385,7 @@ static void write_sinks(FILE *f, const Run *run)
     double *y = malloc((size_t)p->n * 6 * sizeof *y);
     if (!y) { fputs("</section>\n", f); return; }
     fputs("<div class=\"grid\">\n", f);
-    report_fig_begin(f, NULL, "Sink rate vs step");
+    report_fig_begin(f, NULL, metric_chart_title(METRIC_SINK_RATE));
     static const char *eps_label[] = { "ε = 0.3", "ε = 0.5", "ε = 0.8" };
     PlotSeries s[3];
     for (int k = 0; k < 3; k++) {
@@ -399,7 +399,7 @@ static void write_sinks(FILE *f, const Run *run)
     report_fig_end(f, "Sink rate Sink₀<sup>ε</sup> (Gu et al.): the fraction of all layer × head pairs whose α₀ exceeds ε, at three "
                "thresholds. ε = 0.3 is the standard one; an untrained model scores 0. Steps go up as heads "
                "turn into sinks; the 0.8 curve shows heads that put almost all their attention on key 0.");
-    report_fig_begin(f, NULL, "α₀ across heads");
+    report_fig_begin(f, NULL, metric_chart_title(METRIC_ALPHA0_MAX));
     for (int r = 0; r < p->n; r++) {
         y[3 * p->n + r] = alpha0_stat(p, METRIC_ALPHA0_MAX, r);
         y[4 * p->n + r] = alpha0_stat(p, METRIC_ALPHA0_MEAN, r);
@@ -448,7 +448,7 @@ static void write_heads(FILE *f, const Run *run)
     for (int i = 0; i < LH; i++) memmove(z + (size_t)i * nc, z + (size_t)i * p->n, (size_t)nc * sizeof *z);
     for (int i = 0; i < LH; i++) { snprintf(rl[i], 16, "h%d", i % p->H); rows[i] = rl[i]; }
     for (int l = 0; l < p->L; l++) { snprintf(gl[l], 16, "L%d", l); groups[l] = gl[l]; }
-    report_fig_begin(f, NULL, "α₀ per head over training");
+    report_fig_begin(f, NULL, metric_chart_title(METRIC_ALPHA0));
     int cell_h = LH <= 16 ? 18 : LH <= 48 ? 11 : LH <= 144 ? 6 : 3;
     PlotHeatmap hm = { .width = 1240, .height = LH * cell_h + 50, .xlabel = "step", .vmin = 0, .vmax = 1,
                        .cmap = PLOT_CMAP_VIRIDIS, .x = x, .row_labels = rows, .row_group = p->H,
@@ -482,7 +482,9 @@ static void write_onset(FILE *f, const Run *run)
                "until the end of the run (a spike that falls back does not count). %s</p>\n",
             run->onset_threshold, run->onset_from_final ? "Read from the run's final summary line." :
                                                           "Computed from the probe lines.");
-    fputs("<div class=\"split\"><figure><h3>Onset step per head</h3>\n<table class=\"onset\"><tr><th></th>", f);
+    fputs("<div class=\"split\">", f);
+    report_fig_begin(f, NULL, metric_chart_title(METRIC_SINK_LOCATION));
+    fputs("<table class=\"onset\"><tr><th></th>", f);
     for (int h = 0; h < p->H; h++) fprintf(f, "<th>head %d</th>", h);
     fputs("</tr>\n", f);
     for (int l = 0; l < p->L; l++) {

@@ -188,7 +188,7 @@ static void title_notes(char *out, size_t n, const ProbeTable *p, MetricId m)
         if (d->chart != METRIC_CHART_TITLE_OF || d->host != m || !p->present[g]) continue;
         double v = NAN;
         for (int r = p->n - 1; r >= 0 && isnan(v); r--) v = p->col[g][r];
-        if (isfinite(v)) k += (size_t)snprintf(out + k, n - k, " (%s = %g)", d->name, v);
+        if (isfinite(v)) k += (size_t)snprintf(out + k, n - k, " (%s = %g)", d->ylabel, v);
     }
 }
 

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "analysis/metric_table.h"
 #include "analysis/report.h"
 #include "train/commands.h"
 #include "train/config_flat.h"
@@ -73,6 +74,13 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "--version")) {
         printf("sinklab %s\n", SINKLAB_VERSION);
+        return 0;
+    }
+    /* hidden: the README's two probe-metric tables (tests/test_metric_table.c compares them) */
+    if (!strcmp(cmd, "--metric-reference")) {
+        metric_write_reference(stdout, METRIC_TIER_LIGHT);
+        putchar('\n');
+        metric_write_reference(stdout, METRIC_TIER_HEAVY);
         return 0;
     }
     if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
