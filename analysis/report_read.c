@@ -36,6 +36,8 @@ int report_metric_width(const ProbeTable *p, MetricId m)
 
 static int grow(double **col, int cap, int width)
 {
+    /* width 0 (per-position metrics keep their own rows): realloc to 0 bytes may free and fail */
+    if (width < 1) width = 1;
     double *p = realloc(*col, (size_t)cap * (size_t)width * sizeof *p);
     if (!p) return -1;
     *col = p;

@@ -424,6 +424,31 @@ static void test_minimal_run_without_probes_still_renders(void **state)
     free(html);
 }
 
+/* More probe lines than the reader's first allocation (256), with a per-position metric on some of
+ * them: every row is kept and the per-position chart drawn from the logged steps. */
+static void test_many_probe_lines_with_a_per_position_metric(void **state)
+{
+    char dir[512], path[600];
+    test_tmpdir(dir, sizeof dir, "report_many");
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int step = 0; step < 600; step++) {
+        fprintf(f, "{\"step\": %d, \"loss\": 2.0, \"probe\": {\"alpha0\": [[0.1, 0.2]]", step);
+        if (step % 100 == 0) fprintf(f, ", \"jacobian_by_pos\": [1.0, 2.0, %d.5]", step / 100 + 3);
+        fputs("}}\n", f);
+    }
+    fclose(f);
+    char *html = make_report(dir, NULL);
+    check_svgs(html);
+    char *mech = section(html, "mechanics");
+    assert_non_null(strstr(mech, "Jacobian norm per input position"));
+    assert_non_null(strstr(mech, "step 0"));
+    assert_non_null(strstr(mech, "step 500"));
+    free(mech);
+    free(html);
+}
+
 /* Headless Chromium renders the page: a non-trivial screenshot, the DOM complete, no console errors. */
 static void test_chromium_renders_the_report(void **state)
 {
@@ -468,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_malformed_line_error_names_file_and_line),
         cmocka_unit_test(test_partial_last_line_is_skipped_and_noted),
         cmocka_unit_test(test_minimal_run_without_probes_still_renders),
+        cmocka_unit_test(test_many_probe_lines_with_a_per_position_metric),
         cmocka_unit_test(test_chromium_renders_the_report),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
