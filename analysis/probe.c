@@ -11,6 +11,7 @@
 #include "analysis/metric_table.h"
 #include "analysis/metrics.h"
 #include "data/tokenizer.h"
+#include "base/check.h"
 #include "base/rng.h"
 
 /* Fixed seeds: the probe's random directions never depend on training state, so a checkpoint
@@ -131,10 +132,12 @@ double probe_uniform_alpha0(const Probe *p)
 
 /* ---- the light metrics: every probe ---- */
 
-static void write_LH(JsonWriter *w, const char *key, const float *x, int L, int H)
+/* A per-head metric (L, H) under its table name; the table must agree that it is per head. */
+static void write_LH(JsonWriter *w, MetricId id, const float *x, int L, int H)
 {
+    SL_CHECK(metric_def(id)->shape == METRIC_SHAPE_HEAD, "metric %s is not [L][H] in the table", metric_name(id));
     int shape[2] = {L, H};
-    jsonw_key_floats(w, key, x, shape, 2);
+    jsonw_key_floats(w, metric_name(id), x, shape, 2);
 }
 
 static void light_metrics(Probe *p, Transformer *m, JsonWriter *w)
@@ -184,7 +187,7 @@ static void light_metrics(Probe *p, Transformer *m, JsonWriter *w)
      * a window), it says nothing about sinks and is left out (the sink location rule, T/4) */
     p->alpha0_valid = s->n_q[0] >= T / 4.0f;
     if (p->alpha0_valid) {
-        write_LH(w, metric_name(METRIC_ALPHA0), p->alpha0, L, H);
+        write_LH(w, METRIC_ALPHA0, p->alpha0, L, H);
         jsonw_key_object_begin(w, metric_name(METRIC_SINK_RATE));
         for (int e = 0; e < 3; e++) {
             char key[32];
@@ -197,18 +200,18 @@ static void light_metrics(Probe *p, Transformer *m, JsonWriter *w)
         jsonw_key_number(w, metric_name(METRIC_ALPHA0_MEAN), mean);
         jsonw_key_number(w, metric_name(METRIC_UNIFORM_ALPHA0), probe_uniform_alpha0(p));
     }
-    if (has_bos) write_LH(w, metric_name(METRIC_ALPHA_BOS), bos_alpha, L, H);
-    if (has_last) write_LH(w, metric_name(METRIC_ALPHA_LAST), last_alpha, L, H);
-    if (has_sink_mass) write_LH(w, metric_name(METRIC_ALPHA_LEARNED_SINK), sink_alpha, L, H);
+    if (has_bos) write_LH(w, METRIC_ALPHA_BOS, bos_alpha, L, H);
+    if (has_last) write_LH(w, METRIC_ALPHA_LAST, last_alpha, L, H);
+    if (has_sink_mass) write_LH(w, METRIC_ALPHA_LEARNED_SINK, sink_alpha, L, H);
     int shape[2] = {L, H};
     jsonw_key_ints(w, metric_name(METRIC_SINK_LOCATION), loc, shape, 2);
-    write_LH(w, metric_name(METRIC_SINK_LOCATION_ALPHA), loc_alpha, L, H);
-    write_LH(w, metric_name(METRIC_VALUE_NORM_RATIO), vratio, L, H);
-    write_LH(w, metric_name(METRIC_KEY_NORM_RATIO), kratio, L, H);
-    write_LH(w, metric_name(METRIC_COS_QK0), cosq, L, H);
-    write_LH(w, metric_name(METRIC_QK0_NORMPROD), normprod, L, H);
-    write_LH(w, metric_name(METRIC_ENTROPY), ent, L, H);
-    write_LH(w, metric_name(METRIC_ENTROPY_NORM), ent_n, L, H);
+    write_LH(w, METRIC_SINK_LOCATION_ALPHA, loc_alpha, L, H);
+    write_LH(w, METRIC_VALUE_NORM_RATIO, vratio, L, H);
+    write_LH(w, METRIC_KEY_NORM_RATIO, kratio, L, H);
+    write_LH(w, METRIC_COS_QK0, cosq, L, H);
+    write_LH(w, METRIC_QK0_NORMPROD, normprod, L, H);
+    write_LH(w, METRIC_ENTROPY, ent, L, H);
+    write_LH(w, METRIC_ENTROPY_NORM, ent_n, L, H);
     jsonw_key_floats(w, metric_name(METRIC_MASSIVE_RATIO), massive, &L, 1);
     jsonw_key_floats(w, metric_name(METRIC_MASSIVE_TOP_MEDIAN), top_median, &L, 1);
 }
@@ -235,12 +238,12 @@ static void spectrum_metrics(Probe *p, Transformer *m, JsonWriter *w)
         free(share);
     }
     if (ok) {
-        write_LH(w, metric_name(METRIC_QK_EIG_MEAN), mean, L, H);
-        write_LH(w, metric_name(METRIC_QK_EIG_VAR), var, L, H);
-        write_LH(w, metric_name(METRIC_QK_SYM_MEAN), smean, L, H);
-        write_LH(w, metric_name(METRIC_QK_SYM_VAR), svar, L, H);
+        write_LH(w, METRIC_QK_EIG_MEAN, mean, L, H);
+        write_LH(w, METRIC_QK_EIG_VAR, var, L, H);
+        write_LH(w, METRIC_QK_SYM_MEAN, smean, L, H);
+        write_LH(w, METRIC_QK_SYM_VAR, svar, L, H);
     }
-    write_LH(w, metric_name(METRIC_NORM_ATTN0), share0, L, H);
+    write_LH(w, METRIC_NORM_ATTN0, share0, L, H);
 }
 
 static void collapse_metrics(Probe *p, Transformer *m, JsonWriter *w)
