@@ -128,7 +128,7 @@ static void write_header(FILE *f, const Run *run)
     report_esc(f, run->name);
     fputs(" <span>· sink report</span></h1>\n<div class=\"sub\">", f);
     report_esc(f, run->dir);
-    if (!c || !c->n) fputs(" · config.yaml not found: model details unknown", f);
+    if (!c || !c->n) fputs(" · config.yaml not found or unreadable: model details unknown", f);
     fputs("</div>\n<div class=\"chips\">\n", f);
     char buf[512];
     chip(f, "model", kv_get(c, "model.kind"));
