@@ -561,8 +561,19 @@ int config_value(const Config *c, const char *key, char *out, size_t n)
     const Section *sec = NULL;
     const KeyDef *d = find_key(key, &sec);
     if (!d) return -1;
-    key_format(out, n, d, csection_of(sec, c));
+    const void *section = csection_of(sec, c);
+    /* a string as its text, not as the quoted YAML scalar config_write prints */
+    if (d->type == KT_STRING) snprintf(out, n, "%s", (const char *)section + d->off);
+    else key_format(out, n, d, section);
     return 0;
+}
+
+const char *config_key_name(size_t i)
+{
+    size_t k = 0;
+    FOR_EACH_KEY(sec, d)
+        if (k++ == i) return d->key;
+    return NULL;
 }
 
 void config_run_dir(const Config *c, char *out, size_t n)

@@ -23,6 +23,7 @@
 #include "data/dataset.h"
 #include "model/transformer.h"
 #include "train/checkpoint.h"
+#include "train/config_flat.h"
 #include "train/optim.h"
 #include "train/run_folder.h"
 
@@ -601,7 +602,11 @@ int trainer_run(const Config *cfg, const TrainOptions *opt)
             t.train_seconds > 0 ? (double)trained / t.train_seconds : 0.0, probe_pct);
         if (cfg->output.report) {
             fflush(t.metrics);
-            if (report_write(opt->run_dir, err, sizeof err) != 0) {
+            KeyValueList cfg_pairs = {0};
+            config_flatten(cfg, &cfg_pairs);
+            int report_rc = report_write(opt->run_dir, &cfg_pairs, err, sizeof err);
+            kv_free(&cfg_pairs);
+            if (report_rc != 0) {
                 say(&t, "report: %s\n", err);
                 rc = 1;
             } else {
