@@ -243,9 +243,28 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The swept keys a sweep folder's sweep.json lists (written by `sinklab sweep`). */
+static void read_manifest(RunSet *rs, const char *dir)
+{
+    char path[1400], err[256];
+    snprintf(path, sizeof path, "%s/sweep.json", dir);
+    JsonDoc d;
+    if (access(path, F_OK) != 0 || json_parse_file(&d, path, err, sizeof err) != 0) return;
+    const JsonValue *keys = json_get(d.root, "keys");
+    for (int i = 0; i < json_len(keys) && rs->n_swept < RUNSET_MAX_VARYING; i++) {
+        const JsonValue *k = json_at(keys, i);
+        if (k->type != JSON_STRING) continue;
+        int seen = 0;
+        for (int j = 0; j < rs->n_swept; j++) seen |= !strcmp(rs->swept[j], k->str);
+        if (!seen) snprintf(rs->swept[rs->n_swept++], sizeof rs->swept[0], "%s", k->str);
+    }
+    json_free(&d);
+}
+
 int runset_add(RunSet *rs, const char *path, char *err, size_t n_err)
 {
     if (is_file(path, "config.yaml")) return add_run(rs, path, err, n_err);
+    read_manifest(rs, path);
     DIR *d = opendir(path);
     if (!d) {
         snprintf(err, n_err, "%s: cannot open: %s", path, strerror(errno));
@@ -279,21 +298,37 @@ int runset_add(RunSet *rs, const char *path, char *err, size_t n_err)
     return rc;
 }
 
+static int key_differs(const RunSet *rs, const char *key)
+{
+    const char *a = run_config(&rs->runs[0], key);
+    for (int r = 1; r < rs->n; r++) {
+        const char *v = run_config(&rs->runs[r], key);
+        if (!a != !v || (a && strcmp(a, v))) return 1;
+    }
+    return 0;
+}
+
+static void add_varying(RunSet *rs, const char *key)
+{
+    for (int i = 0; i < rs->n_varying; i++)
+        if (!strcmp(rs->varying[i], key)) return;
+    if (rs->n_varying < RUNSET_MAX_VARYING)
+        snprintf(rs->varying[rs->n_varying++], sizeof rs->varying[0], "%s", key);
+}
+
 void runset_finish(RunSet *rs)
 {
     rs->n_varying = 0;
     if (rs->n < 2) return;
+    /* the swept keys lead: they are the experiment, other differences (derived values) follow */
+    for (int i = 0; i < rs->n_swept; i++)
+        if (key_differs(rs, rs->swept[i])) add_varying(rs, rs->swept[i]);
     const RunData *a = &rs->runs[0];
-    for (int i = 0; i < a->n_cfg && rs->n_varying < RUNSET_MAX_VARYING; i++) {
+    for (int i = 0; i < a->n_cfg; i++) {
         const char *key = a->cfg_key[i];
         /* where a run lives and how many threads it used are not part of the experiment */
         if (!strcmp(key, "output.dir") || !strcmp(key, "train.threads")) continue;
-        int differs = 0;
-        for (int r = 1; r < rs->n && !differs; r++) {
-            const char *v = run_config(&rs->runs[r], key);
-            differs = !v || strcmp(v, a->cfg_val[i]);
-        }
-        if (differs) snprintf(rs->varying[rs->n_varying++], sizeof rs->varying[0], "%s", key);
+        if (key_differs(rs, key)) add_varying(rs, key);
     }
 }
 

@@ -34,8 +34,11 @@ typedef struct {
 typedef struct {
     int n, cap;
     RunData *runs;
+    int n_swept;
+    char swept[RUNSET_MAX_VARYING][96];   /* a sweep folder's swept keys (its sweep.json), in order */
     int n_varying;
-    char varying[RUNSET_MAX_VARYING][96]; /* keys that differ (output.dir and train.threads aside) */
+    char varying[RUNSET_MAX_VARYING][96]; /* keys that differ (output.dir and train.threads aside):
+                                           * swept keys first, then the others in config order */
 } RunSet;
 
 /* Adds the run folder or every run in the sweep folder at path. Returns 0 or -1 with err. */

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <spawn.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "analysis/export.h"
+#include "analysis/jsonw.h"
 #include "analysis/runset.h"
 #include "train/commands.h"
 #include "train/run_folder.h"
@@ -154,6 +156,33 @@ static void write_summary(const Sweep *s, const char *dir, const SweepRun *runs,
     if (fclose(f) == 0) rename(tmp, path);
 }
 
+/* DIR/sweep.json: the sweep file and its swept keys in order, so compare and export know which
+ * config differences are the experiment (and not values derived from them). */
+static void write_manifest(const Sweep *s, const char *dir)
+{
+    char path[1400], tmp[1420];
+    snprintf(path, sizeof path, "%s/sweep.json", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return;
+    JsonWriter w;
+    jsonw_init(&w);
+    jsonw_object_begin(&w);
+    jsonw_key_string(&w, "sweep", s->path);
+    jsonw_key_string(&w, "base", s->base);
+    jsonw_key_array_begin(&w, "keys");
+    for (int a = 0; a < s->n_axes; a++)
+        for (int k = 0; k < s->axes[a].n_keys; k++) jsonw_string(&w, s->axes[a].keys[k]);
+    if (s->n_seeds) jsonw_string(&w, "train.seed");
+    jsonw_array_end(&w);
+    jsonw_key_int(&w, "runs", sweep_count(s));
+    jsonw_object_end(&w);
+    int ok = jsonw_write_line(&w, f) == 0;
+    jsonw_free(&w);
+    if (fclose(f) == 0 && ok) rename(tmp, path);
+    else remove(tmp);
+}
+
 /* Expands and resolves every run (so a bad value fails before anything starts). */
 static int prepare(const Sweep *s, const char *dir, int threads, SweepRun **runs_out, Config **cfgs_out)
 {
@@ -251,6 +280,7 @@ static int emit_slurm(const Sweep *s, const char *dir, const SweepRun *runs, con
         fprintf(stderr, "sinklab sweep: %s: cannot create: %s\n", logs, strerror(errno));
         return 1;
     }
+    write_manifest(s, dir);
     for (int i = 0; i < n; i++) {
         long long step;
         if (sweep_state(dir, &runs[i], &step) != SWEEP_DONE && write_run_config(&runs[i], &cfgs[i])) return 1;
@@ -292,6 +322,17 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static volatile sig_atomic_t stop_signal;
+static void on_stop(int sig) { stop_signal = sig; }
+
+/* SIGINT/SIGTERM to the sweep reach its training processes too (they resume later from their
+ * newest checkpoints); no new run starts after one. */
+static void forward_stop(const Slot *slots, int jobs)
+{
+    for (int j = 0; j < jobs; j++)
+        if (slots[j].pid > 0) kill(slots[j].pid, SIGTERM);
 }
 
 /* `sinklab train RUN/config.yaml --out RUN --resume --quiet`, output into DIR/logs/NAME.log. */
@@ -338,6 +379,7 @@ static int run_local(const Sweep *s, const char *dir, const SweepRun *runs, cons
         fprintf(stderr, "sinklab sweep: %s: cannot create: %s\n", logs, strerror(errno));
         return 1;
     }
+    write_manifest(s, dir);
     int *todo = calloc((size_t)n, sizeof *todo), n_todo = 0, skipped = 0;
     Slot *slots = calloc((size_t)jobs, sizeof *slots);
     for (int i = 0; i < n; i++) {
@@ -359,8 +401,17 @@ static int run_local(const Sweep *s, const char *dir, const SweepRun *runs, cons
         printf("sweep %s: %d runs, all complete\n", dir, n);
     fflush(stdout);
     int next = 0, running = 0, finished = 0, failed = 0;
-    while (next < n_todo || running > 0) {
-        while (running < jobs && next < n_todo) {
+    struct sigaction sa = {.sa_handler = on_stop}, old_int, old_term;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    int forwarded = 0;
+    while ((next < n_todo && !stop_signal) || running > 0) {
+        if (stop_signal && !forwarded) {
+            forward_stop(slots, jobs);
+            forwarded = 1;
+        }
+        while (running < jobs && next < n_todo && !stop_signal) {
             const SweepRun *r = &runs[todo[next]];
             int slot = 0;
             while (slots[slot].pid) slot++;
@@ -379,18 +430,31 @@ static int run_local(const Sweep *s, const char *dir, const SweepRun *runs, cons
         if (!running) continue;
         int wst;
         pid_t pid = waitpid(-1, &wst, 0);
+        if (pid < 0 && errno == EINTR) continue;
         if (pid < 0) break;
         for (int j = 0; j < jobs; j++) {
             if (slots[j].pid != pid) continue;
             int code = WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + (WIFSIGNALED(wst) ? WTERMSIG(wst) : 0);
-            finish_run(dir, &runs[slots[j].run], code, now() - slots[j].started, &finished, n_todo, &failed);
+            if (stop_signal && WIFSIGNALED(wst)) {
+                /* stopped on request, not failed: its state falls back to its checkpoints */
+                sweep_write_state(dir, &runs[slots[j].run], "stopped");
+                printf("%s: stopped\n", runs[slots[j].run].name);
+            } else {
+                finish_run(dir, &runs[slots[j].run], code, now() - slots[j].started, &finished, n_todo, &failed);
+            }
             slots[j].pid = 0;
             running--;
         }
     }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     free(todo);
     free(slots);
     write_summary(s, dir, runs, n);
+    if (stop_signal) {
+        printf("sweep %s: stopped by signal %d; run it again to resume\n", dir, (int)stop_signal);
+        return 1 + failed > 125 ? 125 : 1 + failed;
+    }
     printf("sweep %s: %d of %d runs complete, %d failed (summary: %s/summary.jsonl)\n", dir,
            n - failed - (n_todo - finished), n, failed, dir);
     return failed > 125 ? 125 : failed;

@@ -269,15 +269,16 @@ static int parse_top(Ctx *c, Sweep *s, yaml_node_t *root)
 /* Run names use each key's last component; two axes with the same one use their full keys. */
 static void name_axes(Sweep *s)
 {
+    char shortname[SWEEP_MAX_AXES][96];
     for (int a = 0; a < s->n_axes; a++) {
         const char *k = s->axes[a].keys[0], *dot = strrchr(k, '.');
-        snprintf(s->axes[a].label, sizeof s->axes[a].label, "%s", dot ? dot + 1 : k);
+        snprintf(shortname[a], sizeof shortname[a], "%s", dot ? dot + 1 : k);
     }
-    for (int a = 0; a < s->n_axes; a++)
-        for (int b = 0; b < s->n_axes; b++)
-            if (a != b && (!strcmp(s->axes[a].label, s->axes[b].label) ||
-                           (s->n_seeds && !strcmp(s->axes[a].label, "seed"))))
-                snprintf(s->axes[a].label, sizeof s->axes[a].label, "%s", s->axes[a].keys[0]);
+    for (int a = 0; a < s->n_axes; a++) {
+        int clash = s->n_seeds && !strcmp(shortname[a], "seed");
+        for (int b = 0; b < s->n_axes; b++) clash |= a != b && !strcmp(shortname[a], shortname[b]);
+        snprintf(s->axes[a].label, sizeof s->axes[a].label, "%s", clash ? s->axes[a].keys[0] : shortname[a]);
+    }
 }
 
 int sweep_load(Sweep *s, const char *path, char *err, size_t n_err)
