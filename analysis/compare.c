@@ -222,13 +222,16 @@ static void per_run_chart(FILE *f, const RunSet *rs, const Groups *g, const char
     for (int r = 0; r < rs->n; r++) {
         const RunSeries *se = run_series(&rs->runs[r], metric);
         if (!se || !se->n) continue;
+        /* runs of one group share its colour; every second one is dashed to tell them apart */
+        int nth = 0;
+        for (int q = 0; q < r; q++) nth += g->group_of[q] == g->group_of[r];
         s[ns++] = (PlotSeries){ .label = rs->n <= 12 ? rs->runs[r].name : NULL, .x = se->tokens, .y = se->value,
-                                .n = se->n, .color = group_color(g, r), .width = 1.3 };
+                                .n = se->n, .color = group_color(g, r), .width = 1.3, .dashed = nth % 2 };
     }
     PlotAxes ax = { .width = 540, .height = 320, .xlabel = "tokens", .ylabel = ylabel };
     fprintf(f, "<figure><h3>%s</h3>\n", title);
     plot_lines(f, &ax, s, ns);
-    fputs("<figcaption>One line per run, coloured by group.</figcaption></figure>\n", f);
+    fputs("<figcaption>One line per run, coloured by group (every second run of a group dashed).</figcaption></figure>\n", f);
     free(s);
 }
 
@@ -342,7 +345,8 @@ static void write_page(FILE *f, const RunSet *rs, const Groups *g, const char *c
         fputs("Grouped by <code>", f);
         esc(f, g->by);
         fprintf(f, "</code> (%d groups); the runs within a group differ ", g->n_groups);
-        fputs(rs->n_varying > 1 ? "in the other keys of the table below (normally the seed)." : "only in nothing else.", f);
+        fputs(rs->n_varying > 1 ? "in the other keys of the table below (normally the seed)." :
+                                  "in nothing else.", f);
     } else {
         fputs("All runs form one group (no config key other than the seed differs).", f);
     }
@@ -353,11 +357,22 @@ static void write_page(FILE *f, const RunSet *rs, const Groups *g, const char *c
     group_chart(f, rs, g, "val_loss", "Validation loss", "val loss");
     group_chart(f, rs, g, "alpha0_max", "α₀ max over heads", "alpha0 max");
     group_chart(f, rs, g, "alpha0_mean", "α₀ mean over heads", "alpha0 mean");
+    char metric[48], title[96];
+    for (int k = 0; k < rs->n_heads; k++) {
+        snprintf(metric, sizeof metric, "alpha0 %d.%d", rs->heads[k][0], rs->heads[k][1]);
+        snprintf(title, sizeof title, "α₀ of layer %d, head %d", rs->heads[k][0], rs->heads[k][1]);
+        group_chart(f, rs, g, metric, title, metric);
+    }
     fputs("</div>\n<h2 id=\"runs\">Every run</h2>\n<div class=\"grid\">\n", f);
     per_run_chart(f, rs, g, "loss", "Training loss", "loss");
     per_run_chart(f, rs, g, "alpha0_max", "α₀ max over heads", "alpha0 max");
     per_run_chart(f, rs, g, "alpha0_mean", "α₀ mean over heads", "alpha0 mean");
     per_run_chart(f, rs, g, "sink_rate_0.3", "Sink rate at ε = 0.3", "sink rate");
+    for (int k = 0; k < rs->n_heads; k++) {
+        snprintf(metric, sizeof metric, "alpha0 %d.%d", rs->heads[k][0], rs->heads[k][1]);
+        snprintf(title, sizeof title, "α₀ of layer %d, head %d", rs->heads[k][0], rs->heads[k][1]);
+        per_run_chart(f, rs, g, metric, title, metric);
+    }
     fputs("</div>\n", f);
     write_onset(f, rs);
     write_finals(f, rs, g);

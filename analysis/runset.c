@@ -125,7 +125,7 @@ static void series_push(RunData *r, const char *metric, double step, double toke
     s->n++;
 }
 
-static void add_line(RunData *r, const JsonValue *root)
+static void add_line(const RunSet *rs, RunData *r, const JsonValue *root)
 {
     double step = json_num_or(json_get(root, "step"), NAN), tokens = json_num_or(json_get(root, "tokens"), NAN);
     if (isnan(step)) return;
@@ -135,6 +135,12 @@ static void add_line(RunData *r, const JsonValue *root)
             series_push(r, v->key, step, tokens, v->number);
     }
     const JsonValue *probe = json_get(root, "probe");
+    for (int k = 0; k < rs->n_heads; k++) {
+        const JsonValue *a = json_at(json_at(json_get(probe, "alpha0"), rs->heads[k][0]), rs->heads[k][1]);
+        char name[48];
+        snprintf(name, sizeof name, "alpha0 %d.%d", rs->heads[k][0], rs->heads[k][1]);
+        if (a && a->type == JSON_NUMBER) series_push(r, name, step, tokens, a->number);
+    }
     for (int i = 0; probe && probe->type == JSON_OBJECT && i < probe->n; i++) {
         const JsonValue *v = &probe->items[i];
         char name[48];
@@ -151,7 +157,7 @@ static void add_line(RunData *r, const JsonValue *root)
     }
 }
 
-static int load_metrics(RunData *r, char *err, size_t n_err)
+static int load_metrics(const RunSet *rs, RunData *r, char *err, size_t n_err)
 {
     char path[1100];
     snprintf(path, sizeof path, "%s/metrics.jsonl", r->dir);
@@ -168,7 +174,7 @@ static int load_metrics(RunData *r, char *err, size_t n_err)
             rc = -1;
             break;
         }
-        if (d.root->type == JSON_OBJECT) add_line(r, d.root);
+        if (d.root->type == JSON_OBJECT) add_line(rs, r, d.root);
         json_free(&d);
     }
     free(line);
@@ -234,7 +240,7 @@ static int add_run(RunSet *rs, const char *dir, char *err, size_t n_err)
     const char *base = strrchr(r->dir, '/');
     snprintf(r->name, sizeof r->name, "%.255s", base ? base + 1 : r->dir);
     rs->n++;
-    if (load_config(r, err, n_err) || load_metrics(r, err, n_err) || load_summary(r, err, n_err)) return -1;
+    if (load_config(r, err, n_err) || load_metrics(rs, r, err, n_err) || load_summary(r, err, n_err)) return -1;
     return 0;
 }
 
@@ -259,6 +265,15 @@ static void read_manifest(RunSet *rs, const char *dir)
         if (!seen) snprintf(rs->swept[rs->n_swept++], sizeof rs->swept[0], "%s", k->str);
     }
     json_free(&d);
+}
+
+int runset_choose_head(RunSet *rs, int layer, int head)
+{
+    if (rs->n_heads == RUNSET_MAX_HEADS) return -1;
+    rs->heads[rs->n_heads][0] = layer;
+    rs->heads[rs->n_heads][1] = head;
+    rs->n_heads++;
+    return 0;
 }
 
 int runset_add(RunSet *rs, const char *path, char *err, size_t n_err)

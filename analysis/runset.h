@@ -31,9 +31,13 @@ typedef struct {
     double onset_threshold;
 } RunData;
 
+#define RUNSET_MAX_HEADS 4
+
 typedef struct {
     int n, cap;
     RunData *runs;
+    int n_heads;                /* chosen heads: their alpha0 becomes the series "alpha0 L.H" */
+    int heads[RUNSET_MAX_HEADS][2];
     int n_swept;
     char swept[RUNSET_MAX_VARYING][96];   /* a sweep folder's swept keys (its sweep.json), in order */
     int n_varying;
@@ -41,6 +45,9 @@ typedef struct {
                                            * swept keys first, then the others in config order */
 } RunSet;
 
+/* Chooses a head (layer, head) whose alpha0 is kept as a series; call before runset_add.
+ * Returns -1 when RUNSET_MAX_HEADS are already chosen. */
+int runset_choose_head(RunSet *rs, int layer, int head);
 /* Adds the run folder or every run in the sweep folder at path. Returns 0 or -1 with err. */
 int runset_add(RunSet *rs, const char *path, char *err, size_t n_err);
 /* Fills rs->varying; call after the last runset_add. */

@@ -138,7 +138,6 @@ static int count(const char *text, const char *needle)
 static void load_set(RunSet *rs, const char *dir)
 {
     char err[512];
-    memset(rs, 0, sizeof *rs);
     if (runset_add(rs, dir, err, sizeof err) != 0) fail_msg("runset_add: %s", err);
     runset_finish(rs);
 }
@@ -150,6 +149,7 @@ static void test_csv_has_one_value_per_row(void **state)
     char dir[512], err[512], path[700];
     make_sweep(dir, sizeof dir, "cmp_csv");
     RunSet rs;
+    memset(&rs, 0, sizeof rs);
     load_set(&rs, dir);
     assert_int_equal(rs.n, 3);
     assert_int_equal(rs.n_varying, 2);
@@ -182,13 +182,18 @@ static void test_csv_has_one_value_per_row(void **state)
 }
 
 /* Grouped by lr: the two-seed group has a band and the final loss 2.5 [2, 3]; the config table
- * shows only the keys that differ; the caption states the bootstrap. */
+ * shows only the keys that differ; the caption states the bootstrap; a chosen head gets charts. */
 static void test_compare_page_groups_with_intervals(void **state)
 {
     char dir[512], err[512], path[700];
     make_sweep(dir, sizeof dir, "cmp_page");
     RunSet rs;
+    memset(&rs, 0, sizeof rs);
+    assert_int_equal(runset_choose_head(&rs, 1, 0), 0);
     load_set(&rs, dir);
+    const RunSeries *h = run_series(&rs.runs[0], "alpha0 1.0");
+    if (!h || h->n != 2 || h->value[0] != 0.3 || h->value[1] != 0.7)
+        fail_msg("alpha0 of head 1.0 should be the series 0.3, 0.7");
     snprintf(path, sizeof path, "%s/compare.html", dir);
     if (compare_write(&rs, NULL, NULL, path, err, sizeof err) != 0) fail_msg("compare_write: %s", err);
     char *html = slurp(path);
@@ -201,7 +206,8 @@ static void test_compare_page_groups_with_intervals(void **state)
     if (strstr(html, "<code>train.threads</code>") || strstr(html, "<code>output.dir</code>") ||
         strstr(html, "<code>model.n_layer</code>"))
         fail_msg("the config table should show only the differing keys");
-    if (count(html, "<svg") != 8) fail_msg("%d charts, want 8 (4 grouped, 4 per run)", count(html, "<svg"));
+    if (count(html, "<svg") != 10) fail_msg("%d charts, want 10 (5 grouped, 5 per run)", count(html, "<svg"));
+    if (count(html, "α₀ of layer 1, head 0") != 2) fail_msg("the chosen head should have a grouped and a per-run chart");
     if (strstr(html, "<script")) fail_msg("the page must be self-contained (no scripts)");
     free(html);
     runset_free(&rs);

@@ -12,11 +12,12 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: sinklab compare RUN_OR_SWEEP_DIR... [--by KEY] [--out DIR]\n"
+        "usage: sinklab compare RUN_OR_SWEEP_DIR... [--by KEY] [--head L.H ...] [--out DIR]\n"
         "Writes DIR/compare.html: loss and alpha0 against tokens per run; grouped by KEY (default:\n"
         "the first config key that differs between the runs, train.seed aside) the mean across\n"
         "seeds with a 95%% bootstrap interval; onset per run; final metrics with intervals; the\n"
-        "config differences. DIR: the folder given when there is one, else the current folder.\n");
+        "config differences. --head L.H (up to 4) adds alpha0 of that layer's head.\n"
+        "DIR: the folder given when there is one, else the current folder.\n");
 }
 
 /* How each run's config differs from the first run's (config_diff on the loaded configs, the
@@ -49,17 +50,31 @@ int cmd_compare(int argc, char **argv)
     const char *out = NULL, *by = NULL;
     int n_paths = 0;
     const char *paths[256];
+    RunSet rs;
+    memset(&rs, 0, sizeof rs);
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             return 0;
-        } else if (!strcmp(argv[i], "--out") || !strcmp(argv[i], "--by")) {
+        } else if (!strcmp(argv[i], "--out") || !strcmp(argv[i], "--by") || !strcmp(argv[i], "--head")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "sinklab compare: %s needs a value\n", argv[i]);
                 return 2;
             }
             if (!strcmp(argv[i], "--out")) out = argv[++i];
-            else by = argv[++i];
+            else if (!strcmp(argv[i], "--by")) by = argv[++i];
+            else {
+                int l, h, used = 0;
+                const char *v = argv[++i];
+                if (sscanf(v, "%d.%d%n", &l, &h, &used) != 2 || v[used] || l < 0 || h < 0) {
+                    fprintf(stderr, "sinklab compare: --head %s: expected LAYER.HEAD, e.g. 1.0\n", v);
+                    return 2;
+                }
+                if (runset_choose_head(&rs, l, h) != 0) {
+                    fprintf(stderr, "sinklab compare: --head: at most %d heads\n", RUNSET_MAX_HEADS);
+                    return 2;
+                }
+            }
         } else if (argv[i][0] == '-') {
             fprintf(stderr, "sinklab compare: unknown option '%s'\n", argv[i]);
             usage(stderr);
@@ -72,8 +87,6 @@ int cmd_compare(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    RunSet rs;
-    memset(&rs, 0, sizeof rs);
     char err[1024];
     for (int i = 0; i < n_paths; i++)
         if (runset_add(&rs, paths[i], err, sizeof err) != 0) {
