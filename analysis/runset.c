@@ -302,7 +302,7 @@ int runset_add(RunSet *rs, const char *path, char *err, size_t n_err)
         snprintf(err, n_err, "%s: neither a run folder (no config.yaml) nor a sweep folder (no run folders inside)", path);
         rc = -1;
     }
-    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    if (n) qsort(names, (size_t)n, sizeof *names, cmp_str);
     for (int i = 0; i < n; i++) {
         char sub[1600];
         snprintf(sub, sizeof sub, "%s/%s", path, names[i]);

@@ -37,8 +37,8 @@ static void usage(FILE *f)
         "\n"
         "Expands the sweep file (base config, grid, zip groups, seeds) into run folders DIR/NAME\n"
         "(default DIR: the sweep's out:, else runs/<sweep file name>) and trains them.\n"
-        "  --jobs N      N local training processes at once (default 1); train.threads is set to\n"
-        "                cores / N so the jobs never oversubscribe the machine\n"
+        "  --jobs N      N local training processes at once (default 1, at most the core count);\n"
+        "                train.threads is set to cores / N so the jobs never oversubscribe the machine\n"
         "  --dry-run     list the runs, their state and how each differs from the base; write nothing\n"
         "  --emit slurm  write DIR/sweep.sbatch (a job array, one task per run) and the run configs\n"
         "  --submit      --emit slurm, then sbatch it and print the job id\n"
@@ -475,6 +475,11 @@ int cmd_sweep(int argc, char **argv)
     int n = sweep_count(&s), threads = 0;
     if (a.emit) threads = s.slurm.cpus_per_task[0] ? atoi(s.slurm.cpus_per_task) : 0;
     else if (!a.status) {
+        /* more jobs than cores would oversubscribe them whatever the thread count */
+        if (a.jobs > cpu_count()) {
+            printf("sweep: --jobs %d on %d cores: running %d at once\n", a.jobs, cpu_count(), cpu_count());
+            a.jobs = cpu_count();
+        }
         /* cores split evenly over the jobs that can run at once */
         int at_once = a.jobs < n ? a.jobs : n;
         threads = cpu_count() / at_once;
