@@ -579,6 +579,8 @@ int sweep_write_sbatch(const Sweep *s, const char *dir, const SweepRun *runs, in
         "  echo \"$NAME is complete\"; echo \"exit 0\" >\"$STATE\"; exit 0\n"
         "fi\n"
         "echo \"running slurm $SLURM_ARRAY_JOB_ID.$SLURM_ARRAY_TASK_ID $(hostname)\" >\"$STATE\"\n"
+        "# a time limit, preemption or scancel signals the trainer too: wait for it, record its exit\n"
+        "trap 'echo \"== SIGTERM at $(date -u +%%FT%%TZ)\"' TERM\n"
         "\"$SINKLAB\" train \"$RUN/config.yaml\" --out \"$RUN\" --resume --quiet\n"
         "rc=$?\n"
         "echo \"exit $rc\" >\"$STATE\"\n"
