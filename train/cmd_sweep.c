@@ -391,6 +391,8 @@ static int run_local(const Sweep *s, const char *dir, const SweepRun *runs, cons
             continue;
         }
         if (st == SWEEP_INTERRUPTED) printf("%s: resuming from step %lld\n", runs[i].name, step);
+        if (st == SWEEP_FAILED && step >= 0) printf("%s: failed before; retrying from step %lld\n", runs[i].name, step);
+        if (st == SWEEP_FAILED && step < 0) printf("%s: failed before; retrying\n", runs[i].name);
         todo[n_todo++] = i;
     }
     if (n_todo)
