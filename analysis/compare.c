@@ -173,7 +173,8 @@ static const char *CSS =
     "figure{margin:0;background:#fff;border:1px solid #e3e6eb;border-radius:6px;padding:10px}\n"
     "figcaption{color:#5b6270;font-size:12.5px;margin-top:4px}svg{width:100%;height:auto}\n"
     "table{border-collapse:collapse;background:#fff;font-size:13px;margin:6px 0}\n"
-    "td,th{border:1px solid #e3e6eb;padding:4px 8px;text-align:left;vertical-align:top}\n"
+    "td,th{border:1px solid #e3e6eb;padding:4px 8px;text-align:left;vertical-align:top;max-width:420px;"
+    "overflow-wrap:anywhere}\n"
     "th{background:#f3f5f8}td.num{text-align:right;font-variant-numeric:tabular-nums}\n"
     "code{background:#f0f2f5;padding:0 3px;border-radius:3px}\n";
 

@@ -1,6 +1,7 @@
 /* runset.c: loading run folders and sweep folders for comparison and export (see runset.h). */
 #include "analysis/runset.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -244,9 +245,27 @@ static int add_run(RunSet *rs, const char *dir, char *err, size_t n_err)
     return 0;
 }
 
-static int cmp_str(const void *a, const void *b)
+/* Natural order: digit runs compare as numbers, so seq_len=64 comes before seq_len=256. */
+static int cmp_natural(const void *pa, const void *pb)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    const char *a = *(char *const *)pa, *b = *(char *const *)pb;
+    while (*a && *b) {
+        if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+            while (*a == '0') a++;
+            while (*b == '0') b++;
+            size_t na = strspn(a, "0123456789"), nb = strspn(b, "0123456789");
+            if (na != nb) return na < nb ? -1 : 1;
+            int c = strncmp(a, b, na);
+            if (c) return c;
+            a += na;
+            b += nb;
+        } else {
+            if (*a != *b) return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+            a++;
+            b++;
+        }
+    }
+    return (unsigned char)*a - (unsigned char)*b;
 }
 
 /* The swept keys a sweep folder's sweep.json lists (written by `sinklab sweep`). */
@@ -302,7 +321,7 @@ int runset_add(RunSet *rs, const char *path, char *err, size_t n_err)
         snprintf(err, n_err, "%s: neither a run folder (no config.yaml) nor a sweep folder (no run folders inside)", path);
         rc = -1;
     }
-    if (n) qsort(names, (size_t)n, sizeof *names, cmp_str);
+    if (n) qsort(names, (size_t)n, sizeof *names, cmp_natural);
     for (int i = 0; i < n; i++) {
         char sub[1600];
         snprintf(sub, sizeof sub, "%s/%s", path, names[i]);

@@ -1,5 +1,6 @@
 /* runset.h: several run folders in memory for comparison and export. A path is a run folder
- * (config.yaml + metrics.jsonl) or a sweep folder (its run subfolders, in name order). Each run
+ * (config.yaml + metrics.jsonl) or a sweep folder (its run subfolders, in natural name order:
+ * numbers compare as numbers). Each run
  * keeps its flat config (dotted key -> value text, from config.yaml), every scalar metric of
  * metrics.jsonl as a series over steps (probe scalars by their own names, "probe_loss" for the
  * probe's loss, "sink_rate_0.3" for the sink-rate object), and its summary.json onset table.

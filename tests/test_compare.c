@@ -213,6 +213,23 @@ static void test_compare_page_groups_with_intervals(void **state)
     runset_free(&rs);
 }
 
+/* A sweep folder's runs come in natural order: n=9 before n=10 (numbers compare as numbers). */
+static void test_sweep_runs_in_natural_order(void **state)
+{
+    char dir[512], err[512];
+    test_tmpdir(dir, sizeof dir, "cmp_order");
+    make_run(dir, "n=10", "0.001", 0, 1.0);
+    make_run(dir, "n=9", "0.001", 1, 1.0);
+    make_run(dir, "n=100", "0.001", 2, 1.0);
+    RunSet rs;
+    memset(&rs, 0, sizeof rs);
+    if (runset_add(&rs, dir, err, sizeof err) != 0) fail_msg("%s", err);
+    assert_int_equal(rs.n, 3);
+    if (strcmp(rs.runs[0].name, "n=9") || strcmp(rs.runs[1].name, "n=10") || strcmp(rs.runs[2].name, "n=100"))
+        fail_msg("order %s, %s, %s; want n=9, n=10, n=100", rs.runs[0].name, rs.runs[1].name, rs.runs[2].name);
+    runset_free(&rs);
+}
+
 /* A folder that is neither a run nor a sweep is refused with its name. */
 static void test_not_a_run_folder_is_refused(void **state)
 {
@@ -233,6 +250,7 @@ int main(void)
         cmocka_unit_test(test_bootstrap_edge_cases_and_determinism),
         cmocka_unit_test(test_csv_has_one_value_per_row),
         cmocka_unit_test(test_compare_page_groups_with_intervals),
+        cmocka_unit_test(test_sweep_runs_in_natural_order),
         cmocka_unit_test(test_not_a_run_folder_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
