@@ -335,6 +335,25 @@ static void test_complete_skipped_interrupted_resumed(void **state)
     if (before.st_mtim.tv_sec != after.st_mtim.tv_sec || before.st_mtim.tv_nsec != after.st_mtim.tv_nsec ||
         before.st_size != after.st_size)
         fail_msg("%s was rewritten although its run was complete", metrics);
+
+    /* the finished sweep through compare, report with several runs, and export */
+    rc = sinklab("compare %s/out --by train.lr", dir);
+    char page[1300];
+    snprintf(page, sizeof page, "%s/out/compare.html", dir);
+    if (rc != 0 || !exists(page)) fail_msg("compare: exit %d: %.1000s", rc, OUT);
+    rc = sinklab("report %s %s --out %s", a, b, dir);
+    snprintf(page, sizeof page, "%s/compare.html", dir);
+    if (rc != 0 || !exists(page)) fail_msg("report with two runs: exit %d, %s: %.1000s", rc, page, OUT);
+    rc = sinklab("compare %s/out --by train.lrr", dir);
+    if (rc != 2 || !strstr(OUT, "train.lrr")) fail_msg("compare --by an unknown key: exit %d: %.500s", rc, OUT);
+    rc = sinklab("export %s/out", dir);
+    if (rc != 2) fail_msg("export without a format: exit %d, want 2", rc);
+    rc = sinklab("export %s/out --csv", dir);
+    snprintf(page, sizeof page, "%s/out/scalars.csv", dir);
+    char *csv = slurp(page);
+    if (rc != 0 || !csv || strncmp(csv, "run,train.lr,seed,step,tokens,metric,value\n", 43))
+        fail_msg("export --csv: exit %d, scalars.csv starts: %.200s", rc, csv ? csv : "(none)");
+    free(csv);
 }
 
 /* The emitted job array: one task per run, resources from slurm:, logs per task, --resume. */
