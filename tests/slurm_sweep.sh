@@ -10,6 +10,8 @@ set -u
 BIN="${SINKLAB_BIN:?set SINKLAB_BIN to the sinklab executable}"
 SRC="${SINKLAB_SRC:-$(cd "$(dirname "$0")/.." && pwd)}"
 
+# the daemons live in /usr/sbin, which a non-login shell's PATH may lack
+PATH="$PATH:/usr/sbin:/sbin"
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
 
@@ -21,7 +23,8 @@ done
 T=$(mktemp -d /tmp/sinklab_slurm.XXXXXX)
 chmod 755 "$T"
 HOST=$(hostname -s)
-# ports from the pid, so two test clusters on one machine do not collide
+# ports from the pid, so two test clusters on one machine do not collide; 127.0.0.1 as the
+# address, so the test needs no name resolution of the host
 PORT=$((20000 + ($$ % 5000) * 2))
 export SLURM_CONF="$T/slurm.conf"
 
@@ -48,7 +51,7 @@ munged --force --key-file="$T/munge/munge.key" --socket="$T/munge/munge.socket" 
 
 cat >"$SLURM_CONF" <<EOF
 ClusterName=sinklabtest
-SlurmctldHost=$HOST
+SlurmctldHost=$HOST(127.0.0.1)
 SlurmctldPort=$PORT
 SlurmdPort=$((PORT + 1))
 SlurmUser=root
@@ -72,7 +75,7 @@ AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 ReturnToService=2
 SchedulerType=sched/backfill
-NodeName=$HOST CPUs=2 State=UNKNOWN
+NodeName=$HOST NodeAddr=127.0.0.1 CPUs=2 State=UNKNOWN
 PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 EOF
 
