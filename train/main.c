@@ -19,11 +19,12 @@ static void usage(FILE *f)
         "  sinklab report RUN_DIR       (re)write RUN_DIR/report.html, e.g. for a stopped run\n"
         "  sinklab report RUN_A RUN_B ...   the comparison page of several runs (as compare)\n"
         "  sinklab sweep SWEEP.yaml [--jobs N] [--dry-run] [--out DIR] [--emit slurm] [--submit] [--status]\n"
-        "  sinklab compare RUN_OR_SWEEP_DIR... [--by KEY] [--out DIR]   writes DIR/compare.html\n"
+        "  sinklab compare RUN_OR_SWEEP_DIR... [--by KEY] [--head L.H ...] [--out DIR]   writes DIR/compare.html\n"
         "  sinklab export RUN_OR_SWEEP_DIR... --csv [--out DIR]     writes scalars.csv and heads.csv\n"
         "  sinklab --help | --version | COMMAND --help\n"
         "\n"
-        "exit codes: 0 success, 2 bad usage or input, 1 runtime failure\n",
+        "exit codes: 0 success, 2 bad usage or input, 1 runtime failure; sweep: the number of\n"
+        "failed runs (2 for a bad sweep file before any run starts)\n",
         SINKLAB_VERSION);
 }
 
