@@ -399,8 +399,10 @@ static int run_local(const Sweep *s, const char *dir, const SweepRun *runs, cons
         printf("sweep %s: %d runs, %d complete, %d to train with %d job%s x %d thread%s\n", dir, n, skipped,
                n_todo, jobs, jobs > 1 ? "s" : "", cfgs[todo[0]].train.threads,
                cfgs[todo[0]].train.threads > 1 ? "s" : "");
-    else
+    else if (skipped == n)
         printf("sweep %s: %d runs, all complete\n", dir, n);
+    else
+        printf("sweep %s: %d runs, %d complete, none to start\n", dir, n, skipped);
     fflush(stdout);
     int next = 0, running = 0, finished = 0, failed = 0;
     struct sigaction sa = {.sa_handler = on_stop}, old_int, old_term;
@@ -457,8 +459,13 @@ static int run_local(const Sweep *s, const char *dir, const SweepRun *runs, cons
         printf("sweep %s: stopped by signal %d; run it again to resume\n", dir, (int)stop_signal);
         return 1 + failed > 125 ? 125 : 1 + failed;
     }
+    int complete = 0;
+    for (int i = 0; i < n; i++) {
+        long long step;
+        complete += sweep_state(dir, &runs[i], &step) == SWEEP_DONE;
+    }
     printf("sweep %s: %d of %d runs complete, %d failed (summary: %s/summary.jsonl)\n", dir,
-           n - failed - (n_todo - finished), n, failed, dir);
+           complete, n, failed, dir);
     return failed > 125 ? 125 : failed;
 }
 
