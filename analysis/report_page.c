@@ -480,7 +480,7 @@ static void write_onset(FILE *f, const Run *run)
                           p->col[METRIC_SINK_LOCATION_ALPHA] + (size_t)r * LH : NULL;
     fprintf(f, "<p class=\"lead\">The onset of a head is the first probe step from which its α₀ stays above θ = %.2g "
                "until the end of the run (a spike that falls back does not count). %s</p>\n",
-            run->onset_threshold, run->onset_from_final ? "Read from the run's final summary line." :
+            run->onset_threshold, run->onset_from_final ? "Read from the run's final summary (summary.json)." :
                                                           "Computed from the probe lines.");
     fputs("<div class=\"split\">", f);
     report_fig_begin(f, NULL, metric_chart_title(METRIC_SINK_LOCATION));

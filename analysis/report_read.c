@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "analysis/onset.h"
 #include "analysis/report.h"
@@ -187,7 +188,7 @@ static int final_add(Run *run, const JsonValue *fin, const char *file, int linen
     double *tmp = L > 0 && H > 0 ? malloc((size_t)L * H * sizeof *tmp) : NULL;
     if (!tmp || json_matrix(tmp, steps, L, H)) {
         free(tmp);
-        snprintf(err, n_err, "%s:%d: final.onset.steps: expected [[step or -1 per head] per layer] of %d x %d",
+        snprintf(err, n_err, "%s:%d: onset.steps: expected [[step or -1 per head] per layer] of %d x %d",
                  file, lineno, L, H);
         return -1;
     }
@@ -246,6 +247,19 @@ static int read_metrics_file(Run *run, char *err, size_t n_err)
     }
     free(line);
     fclose(f);
+    return rc;
+}
+
+/* RUN/summary.json (written when a run completes): its onset table wins over recomputing. */
+static int read_summary(Run *run, char *err, size_t n_err)
+{
+    char path[REPORT_PATH_CAP + 32];
+    snprintf(path, sizeof path, "%s/summary.json", run->dir);
+    if (access(path, F_OK) != 0) return 0;
+    JsonDoc doc;
+    if (json_parse_file(&doc, path, err, n_err) != 0) return -1;
+    int rc = final_add(run, doc.root, path, 1, err, n_err);
+    json_free(&doc);
     return rc;
 }
 
@@ -336,6 +350,7 @@ int report_probe_block(double *out, const ProbeFile *pf, const char *key, int l,
 int report_read_run(Run *run, char *err, size_t n_err)
 {
     int rc = read_metrics_file(run, err, n_err);
+    if (!rc) rc = read_summary(run, err, n_err);
     if (rc) return rc;
     compute_onset(run);
     list_probe_files(run);
