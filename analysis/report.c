@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "analysis/json.h"
@@ -340,7 +341,7 @@ static int final_add(Run *run, const JsonValue *fin, const char *file, int linen
     double *tmp = L > 0 && H > 0 ? malloc((size_t)L * H * sizeof *tmp) : NULL;
     if (!tmp || json_matrix(tmp, steps, L, H)) {
         free(tmp);
-        snprintf(err, n_err, "%s:%d: final.onset.steps: expected [[step or -1 per head] per layer] of %d x %d",
+        snprintf(err, n_err, "%s:%d: onset.steps: expected [[step or -1 per head] per layer] of %d x %d",
                  file, lineno, L, H);
         return -1;
     }
@@ -399,6 +400,19 @@ static int read_metrics(Run *run, char *err, size_t n_err)
     }
     free(line);
     fclose(f);
+    return rc;
+}
+
+/* RUN/summary.json (written when a run completes): its onset table wins over recomputing. */
+static int read_summary(Run *run, char *err, size_t n_err)
+{
+    char path[PATH_CAP + 32];
+    snprintf(path, sizeof path, "%s/summary.json", run->dir);
+    if (access(path, F_OK) != 0) return 0;
+    JsonDoc doc;
+    if (json_parse_file(&doc, path, err, n_err) != 0) return -1;
+    int rc = final_add(run, doc.root, path, 1, err, n_err);
+    json_free(&doc);
     return rc;
 }
 
@@ -904,7 +918,7 @@ static void write_onset(FILE *f, const Run *run)
     const double *loc = r >= 0 && p->present[M_SINKLOC] ? p->col[M_SINKLOC] + (size_t)r * LH : NULL;
     fprintf(f, "<p class=\"lead\">The onset of a head is the first probe step from which its α₀ stays above θ = %.2g "
                "until the end of the run (a spike that falls back does not count). %s</p>\n",
-            run->onset_threshold, run->onset_from_final ? "Read from the run's final summary line." :
+            run->onset_threshold, run->onset_from_final ? "Read from the run's final summary (summary.json)." :
                                                           "Computed from the probe lines.");
     fputs("<div class=\"split\"><figure><h3>Onset step per head</h3>\n<table class=\"onset\"><tr><th></th>", f);
     for (int h = 0; h < p->H; h++) fprintf(f, "<th>head %d</th>", h);
@@ -1287,6 +1301,7 @@ int report_write(const char *run_dir, char *err, size_t n_err)
     snprintf(path, sizeof path, "%s/config.yaml", run->dir);
     cfg_load(&run->cfg, path);
     int rc = read_metrics(run, err, n_err);
+    if (!rc) rc = read_summary(run, err, n_err);
     if (!rc) {
         compute_onset(run);
         list_probe_files(run);

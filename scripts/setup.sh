@@ -3,13 +3,13 @@
 #   1. installs the Debian packages sinklab needs when they are missing (apt-get when run as
 #      root; otherwise prints the exact apt-get line and stops),
 #   2. configures and builds into build/ (Release, warnings are errors).
-# Usage: scripts/setup.sh [--with-test-deps]   (adds python3-torch, python3-numpy, chromium)
+# Usage: scripts/setup.sh [--with-test-deps]   (adds python3-torch, python3-numpy, chromium, slurm-wlm, munge)
 # Environment: SINKLAB_BUILD_DIR (default build), SINKLAB_CMAKE_ARGS (extra cmake arguments).
 set -eu
 cd "$(dirname "$0")/.."
 
 PKGS="build-essential cmake pkg-config libopenblas-dev libyaml-dev zlib1g-dev libcmocka-dev fortunes"
-[ "${1:-}" = "--with-test-deps" ] && PKGS="$PKGS python3-torch python3-numpy python3-yaml chromium"
+[ "${1:-}" = "--with-test-deps" ] && PKGS="$PKGS python3-torch python3-numpy python3-yaml chromium slurm-wlm munge"
 
 missing=""
 for p in $PKGS; do

@@ -345,6 +345,7 @@ static void test_onset_table_matches_the_definition(void **state)
     free(html);
 }
 
+/* Runs made before summary.json kept the summary as a last {"final": ...} line; still read. */
 static void test_onset_from_final_line_wins(void **state)
 {
     char dir[512];
@@ -357,6 +358,26 @@ static void test_onset_from_final_line_wins(void **state)
     assert_int_equal(count(on, ">never<"), L * H - 2);
     assert_non_null(strstr(on, "θ = 0.5"));
     assert_non_null(strstr(on, "final summary"));
+    free(on);
+    free(html);
+}
+
+/* A run writes its onset table into summary.json when it completes; the report reads it there. */
+static void test_onset_from_summary_json_wins(void **state)
+{
+    char dir[512], path[600];
+    make_run(dir, sizeof dir, "report_summary", NULL);
+    snprintf(path, sizeof path, "%s/summary.json", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"step\": 3000, \"onset\": {\"threshold\": 0.4, \"steps\": [[-1,-1,-1,-1],[-1,-1,555,-1],[-1,-1,-1,-1]]}}\n", f);
+    fclose(f);
+    char *html = make_report(dir, NULL);
+    char *on = section(html, "onset");
+    assert_non_null(strstr(on, "step 555<"));
+    assert_int_equal(count(on, ">never<"), L * H - 1);
+    assert_non_null(strstr(on, "θ = 0.4"));
+    assert_non_null(strstr(on, "summary.json"));
     free(on);
     free(html);
 }
@@ -454,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_report_has_every_section_and_wellformed_svg),
         cmocka_unit_test(test_onset_table_matches_the_definition),
         cmocka_unit_test(test_onset_from_final_line_wins),
+        cmocka_unit_test(test_onset_from_summary_json_wins),
         cmocka_unit_test(test_malformed_line_error_names_file_and_line),
         cmocka_unit_test(test_partial_last_line_is_skipped_and_noted),
         cmocka_unit_test(test_minimal_run_without_probes_still_renders),

@@ -18,6 +18,10 @@ static void usage(FILE *f)
         "  sinklab analyze CHECKPOINT|RUN_DIR [--config probe.yaml] [--set probe.key=value ...] [--out DIR]\n"
         "  sinklab data CONFIG.yaml [--set ...] [--batches N] [--step S] [--split train|val] [--probe] [--json]\n"
         "  sinklab report RUN_DIR       (re)write RUN_DIR/report.html, e.g. for a stopped run\n"
+        "  sinklab report RUN_A RUN_B ...   the comparison page of several runs (as compare)\n"
+        "  sinklab sweep SWEEP.yaml [--jobs N] [--dry-run] [--out DIR] [--emit slurm] [--submit] [--status]\n"
+        "  sinklab compare RUN_OR_SWEEP_DIR... [--by KEY] [--out DIR]   writes DIR/compare.html\n"
+        "  sinklab export RUN_OR_SWEEP_DIR... --csv [--out DIR]     writes scalars.csv and heads.csv\n"
         "  sinklab --help | --version | COMMAND --help\n"
         "\n"
         "exit codes: 0 success, 2 bad usage or input, 1 runtime failure\n",
@@ -39,9 +43,12 @@ static void prefer_passive_waiting(char **argv)
 /* `sinklab report RUN_DIR`: the report of a run that stopped early or was resumed elsewhere. */
 static int cmd_report(int argc, char **argv)
 {
+    /* several runs: the comparison page */
+    if (argc > 1 && argv[0][0] != '-') return cmd_compare(argc, argv);
     if (argc != 1 || argv[0][0] == '-') {
         fprintf(argc == 1 && !strcmp(argv[0], "--help") ? stdout : stderr,
-                "usage: sinklab report RUN_DIR   (writes RUN_DIR/report.html from its metrics)\n");
+                "usage: sinklab report RUN_DIR   (writes RUN_DIR/report.html from its metrics)\n"
+                "       sinklab report RUN_A RUN_B ... [--by KEY] [--out DIR]   (the comparison page, see compare)\n");
         return argc == 1 && !strcmp(argv[0], "--help") ? 0 : 2;
     }
     char err[1024];
@@ -78,6 +85,9 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "analyze")) return cmd_analyze(argc - 2, argv + 2);
     if (!strcmp(cmd, "data")) return cmd_data(argc - 2, argv + 2);
     if (!strcmp(cmd, "report")) return cmd_report(argc - 2, argv + 2);
+    if (!strcmp(cmd, "sweep")) return cmd_sweep(argc - 2, argv + 2);
+    if (!strcmp(cmd, "compare")) return cmd_compare(argc - 2, argv + 2);
+    if (!strcmp(cmd, "export")) return cmd_export(argc - 2, argv + 2);
     fprintf(stderr, "sinklab: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

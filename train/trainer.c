@@ -135,7 +135,7 @@ static int truncate_metrics(const char *run_dir, int64_t step, char *err, size_t
     while ((len = getline(&line, &cap, in)) > 0) {
         long long s = -1;
         if (line[len - 1] != '\n') break;   /* a torn last line from a crash */
-        if (strncmp(line, "{\"final\"", 8) == 0) continue;   /* the summary is rewritten */
+        if (strncmp(line, "{\"final\"", 8) == 0) continue;   /* an older run's summary line */
         if (sscanf(line, "{\"step\":%lld", &s) == 1 && s > step) break;
         fwrite(line, 1, (size_t)len, out);
     }
@@ -269,6 +269,10 @@ static int resume_from_checkpoint(Trainer *t, char *err, size_t n)
     t->step = st.step;
     t->tokens = st.tokens_seen;
     if (truncate_metrics(t->opt->run_dir, t->step, err, n) != 0) return -1;
+    /* the run is not complete again until it writes a new summary */
+    char summary[1200];
+    snprintf(summary, sizeof summary, "%s/summary.json", t->opt->run_dir);
+    remove(summary);
     /* the rewrite replaced metrics.jsonl: append to the new file, not the unlinked old one */
     char metrics[1200];
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", t->opt->run_dir);
@@ -468,12 +472,13 @@ static int log_step(Trainer *t, double loss, float grad_norm, double tok_s, int 
 
 /* ---- the end of a run ---- */
 
-static void write_final(Trainer *t)
+/* RUN/summary.json: the run's totals and onset table, written once the last step is done
+ * (atomically), so metrics.jsonl keeps one line shape and a folder with a summary is complete. */
+static int write_summary(Trainer *t, char *err, size_t n)
 {
     JsonWriter *w = &t->json;
     jsonw_reset(w);
     jsonw_object_begin(w);
-    jsonw_key_object_begin(w, "final");
     jsonw_key_int(w, "step", t->step);
     jsonw_key_int(w, "tokens", t->tokens);
     jsonw_key_number(w, "train_seconds", t->train_seconds);
@@ -498,8 +503,17 @@ static void write_final(Trainer *t)
         free(onset);
     }
     jsonw_object_end(w);
-    jsonw_object_end(w);
-    jsonw_write_line(w, t->metrics);
+    char path[1200], tmp[1220];
+    snprintf(path, sizeof path, "%s/summary.json", t->opt->run_dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    int ok = f && jsonw_write_line(w, f) == 0;
+    if (f && fclose(f) != 0) ok = 0;
+    if (!ok || rename(tmp, path) != 0) {
+        snprintf(err, n, "%s: cannot write", path);
+        return -1;
+    }
+    return 0;
 }
 
 static void teardown(Trainer *t)
@@ -592,8 +606,8 @@ int trainer_run(const Config *cfg, const TrainOptions *opt)
         cfg->train.threads);
     say(&t, "data: %s\n", desc);
     rc = run_loop(&t, err, sizeof err);
+    if (rc == 0 && write_summary(&t, err, sizeof err) != 0) rc = 1;
     if (rc == 0) {
-        write_final(&t);
         double probe_pct = t.train_seconds > 0 && t.has_probe ? 100.0 * t.probe.seconds / t.train_seconds : 0;
         int64_t trained = t.tokens - t.first_tokens;
         say(&t, "done: %lld steps, %lld tokens, %.1f s training (%.0f tok/s), probes %.1f%% of "
