@@ -10,6 +10,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "analysis/json.h"
 #include "base/check.h"
 
 const char *const CLAIM_TEST_NAMES[] = {
@@ -382,8 +383,105 @@ int claim_write_sweep(const Claim *c, const ClaimScale *scale, const char *run_d
 
 /* ---------------------------------------------------------------- deciding */
 
+/* Flattens a probe member ([L][H], [L] or a number) into out; returns the count or -1. */
+static int flatten(const JsonValue *v, double *out, int cap)
+{
+    if (!v) return -1;
+    if (v->type == JSON_NUMBER) { if (cap < 1) return -1; out[0] = v->number; return 1; }
+    if (v->type != JSON_ARRAY) return -1;
+    int n = 0;
+    for (int i = 0; i < v->n; i++) {
+        const JsonValue *e = &v->items[i];
+        if (e->type == JSON_NUMBER) { if (n < cap) out[n++] = e->number; }
+        else if (e->type == JSON_ARRAY) {
+            int k = flatten(e, out + n, cap - n);
+            if (k < 0) return -1;
+            n += k;
+        } else return -1;
+    }
+    return n;
+}
+
+#define MAX_HEADS 4096
+
+/* The reduction a metric spec names over the last probe line that has its members:
+ *   max:NAME, mean:NAME, min:NAME     over heads (or layers) of an array metric
+ *   NAME@sink                          at the head with the largest alpha0
+ *   frac_eq:NAME=V                     share of heads whose NAME equals V (e.g. sink_location=8)
+ *   spearman:A,B                       rank correlation of A and B across heads */
+static double probe_reduction(const RunData *r, const char *spec)
+{
+    char op[16] = "", a[64] = "", b[64] = "";
+    double target = 0;
+    const char *colon = strchr(spec, ':'), *at = strstr(spec, "@sink");
+    if (at) {
+        snprintf(op, sizeof op, "sink");
+        snprintf(a, sizeof a, "%.*s", (int)(at - spec), spec);
+        snprintf(b, sizeof b, "alpha0");
+    } else if (colon) {
+        snprintf(op, sizeof op, "%.*s", (int)(colon - spec), spec);
+        const char *rest = colon + 1, *sep = strpbrk(rest, ",=");
+        snprintf(a, sizeof a, "%.*s", sep ? (int)(sep - rest) : (int)strlen(rest), rest);
+        if (sep && *sep == ',') snprintf(b, sizeof b, "%s", sep + 1);
+        if (sep && *sep == '=') target = strtod(sep + 1, NULL);
+    } else {
+        return NAN;
+    }
+    char path[1200];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", r->dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return NAN;
+    static double xa[MAX_HEADS], xb[MAX_HEADS];
+    int na = -1, nb = -1;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    /* the last line holding the members wins (heavy metrics are only on some lines) */
+    while ((len = getline(&line, &cap, f)) > 0) {
+        char quoted[80];
+        snprintf(quoted, sizeof quoted, "\"%s\"", a);
+        if (!strstr(line, quoted)) continue;
+        JsonDoc doc;
+        char err[256];
+        if (json_parse(&doc, line, (size_t)len, path, 1, err, sizeof err)) continue;
+        const JsonValue *probe = json_get(doc.root, "probe");
+        int ka = flatten(json_get(probe, a), xa, MAX_HEADS);
+        int kb = b[0] ? flatten(json_get(probe, b), xb, MAX_HEADS) : 0;
+        if (ka > 0 && kb >= 0) { na = ka; nb = kb; }
+        json_free(&doc);
+    }
+    free(line);
+    fclose(f);
+    if (na <= 0) return NAN;
+    double acc = 0, best = -INFINITY;
+    if (!strcmp(op, "max") || !strcmp(op, "min")) {
+        acc = xa[0];
+        for (int i = 1; i < na; i++) acc = !strcmp(op, "max") ? fmax(acc, xa[i]) : fmin(acc, xa[i]);
+        return acc;
+    }
+    if (!strcmp(op, "mean")) {
+        for (int i = 0; i < na; i++) acc += xa[i];
+        return acc / na;
+    }
+    if (!strcmp(op, "frac_eq")) {
+        for (int i = 0; i < na; i++) acc += xa[i] == target;
+        return acc / na;
+    }
+    if (nb != na) return NAN;
+    if (!strcmp(op, "sink")) {
+        int arg = 0;
+        for (int i = 0; i < nb; i++)
+            if (xb[i] > best) { best = xb[i]; arg = i; }
+        return xa[arg];
+    }
+    if (!strcmp(op, "spearman")) return stats_spearman(xa, xb, na);
+    return NAN;
+}
+
+/* A run's value of a metric spec: a scalar series' last value, or a reduction of the probe. */
 static double last_value(const RunData *r, const char *metric)
 {
+    if (strchr(metric, ':') || strstr(metric, "@sink")) return probe_reduction(r, metric);
     const RunSeries *s = run_series(r, metric);
     if (!s) return NAN;
     for (int i = s->n - 1; i >= 0; i--)
