@@ -23,6 +23,7 @@ static void usage(FILE *f)
         "  sinklab report RUN_A RUN_B ...   the comparison page of several runs (as compare)\n"
         "  sinklab sweep SWEEP.yaml [--jobs N] [--dry-run] [--out DIR] [--emit slurm] [--submit] [--status]\n"
         "  sinklab compare RUN_OR_SWEEP_DIR... [--by KEY] [--head L.H ...] [--out DIR]   writes DIR/compare.html\n"
+        "  sinklab reproduce CLAIM|all [--scale micro|tiny|small] [--jobs N] [--emit slurm] [--out DIR]\n"
         "  sinklab export RUN_OR_SWEEP_DIR... --csv [--out DIR]     writes scalars.csv and heads.csv\n"
         "  sinklab --help | --version | COMMAND --help\n"
         "\n"
@@ -99,6 +100,7 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
     if (!strcmp(cmd, "analyze")) return cmd_analyze(argc - 2, argv + 2);
+    if (!strcmp(cmd, "reproduce")) return cmd_reproduce(argc - 2, argv + 2);
     if (!strcmp(cmd, "data")) return cmd_data(argc - 2, argv + 2);
     if (!strcmp(cmd, "report")) return cmd_report(argc - 2, argv + 2);
     if (!strcmp(cmd, "sweep")) return cmd_sweep(argc - 2, argv + 2);
