@@ -61,9 +61,12 @@ int probe_init(Probe *p, Transformer *m, const Dataset *ds, const ProbeConfig *c
         batch_free(&p->batch);
         return -1;
     }
-    /* graph serves the traced pass and the perturbed pass: sized for the union of their traces */
-    ForwardTrace want = {.keep_attn = 1, .keep_qkv = 1, .keep_hidden = 1, .embed_delta = &(float){0}};
-    graph_init(&p->graph, transformer_measure_arena(m, p->B, p->T, &want, 0), TRANSFORMER_MAX_NODES);
+    /* graph serves the traced pass and the perturbed pass: sized for the union of their traces
+     * (embed_delta only needs to be set) */
+    ForwardTrace want = {.keep_attn = 1, .keep_qkv = 1, .keep_hidden = 1,
+                         .embed_delta = &(float){0}};
+    graph_init(&p->graph, transformer_measure_arena(m, p->B, p->T, &want, 0),
+               TRANSFORMER_MAX_NODES);
     int Bj = cfg->jacobian_seq < p->B ? cfg->jacobian_seq : p->B;
     ForwardTrace want_jac = {.keep_hidden = 1, .grad_input = 1};
     graph_init(&p->jac_graph, transformer_measure_arena(m, Bj > 0 ? Bj : 1, p->T, &want_jac, 1),

@@ -1,6 +1,7 @@
 /* transformer.c: the one forward pass of the sinklab model family (the README ("Parameters and conventions") is its contract).
  * Every option is a switch here; training, probes and interventions all call
- * transformer_forward, so what analysis reads is what training computed. */
+ * transformer_forward, so what analysis reads is what training computed. The same forward, run
+ * once on a measuring arena, sizes every graph that will run it (transformer_measure_arena). */
 #include "model/transformer.h"
 
 #include <math.h>
@@ -119,7 +120,8 @@ static void declare_params(Transformer *m)
     int ln_bias = c->norm == NORM_LAYERNORM && c->bias;
     m->wte = declare(m, ROLE_EMBEDDING, V, C, "wte");
     if (c->pos == POS_LEARNED) m->wpe = declare(m, ROLE_EMBEDDING, c->max_seq_len, C, "wpe");
-    if (c->attention.sink == SINK_TOKEN) m->sink_token = declare(m, ROLE_SINK_VECTOR, C, 0, "sink_token");
+    if (c->attention.sink == SINK_TOKEN)
+        m->sink_token = declare(m, ROLE_SINK_VECTOR, C, 0, "sink_token");
     for (int l = 0; l < c->n_layer; l++) declare_block(m, &m->blocks[l], l);
     if (c->norm_pre) {
         m->lnf_w = declare(m, ROLE_NORM_WEIGHT, C, 0, "lnf.weight");
@@ -387,7 +389,8 @@ size_t transformer_measure_arena(Transformer *m, int B, int T, const ForwardTrac
         tr.keep_qkv = want->keep_qkv;
         tr.keep_hidden = want->keep_hidden;
         tr.grad_input = want->grad_input;
-        if (want->embed_delta) tr.embed_delta = delta = xcalloc((size_t)B * T * m->cfg.d_model, sizeof(float));
+        if (want->embed_delta)
+            tr.embed_delta = delta = xcalloc((size_t)B * T * m->cfg.d_model, sizeof(float));
     }
     /* backward accumulates into the parameter gradients: keep the caller's */
     float *saved_grad = NULL;

@@ -64,7 +64,8 @@ static void test_measuring_arena_counts_what_a_real_arena_uses(void **s)
     assert_int_equal(counted, used);
     ForwardTrace want = {.keep_attn = 1, .keep_hidden = 1};
     size_t sized = transformer_measure_arena(&m, 3, 24, &want, 1);
-    if (sized < used) fail_msg("transformer_measure_arena gave %zu bytes, the pass uses %zu", sized, used);
+    if (sized < used)
+        fail_msg("transformer_measure_arena gave %zu bytes, the pass uses %zu", sized, used);
     graph_free(&counting);
     graph_free(&real);
     batch_free(&b);
