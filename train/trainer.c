@@ -180,7 +180,8 @@ static int setup(Trainer *t, char *err, size_t n)
     int B = c->train.batch_size, T = c->data.seq_len;
     batch_alloc(&t->batch, B, T);
     batch_alloc(&t->val_batch, B, T);
-    graph_init(&t->graph, transformer_arena_bytes(&c->model, B, T, NULL), 1 << 16);
+    /* sized by a dry training pass; evaluation (same shapes, no tape) needs less */
+    graph_init(&t->graph, transformer_measure_arena(&t->model, B, T, NULL, 1), TRANSFORMER_MAX_NODES);
     if (c->probe.every > 0 || c->checkpoint.every > 0 || c->checkpoint.log_spaced) {
         if (probe_init(&t->probe, &t->model, t->ds, &c->probe, err, n) != 0) return 2;
         t->has_probe = 1;
