@@ -29,6 +29,7 @@ void batch_alloc(Batch *b, int B, int T)
     b->doc_ids = batch_xcalloc(n, sizeof *b->doc_ids);
     b->loss_mask = batch_xcalloc(n, sizeof *b->loss_mask);
     b->prefix_len = batch_xcalloc((size_t)B, sizeof *b->prefix_len);
+    b->query_class = batch_xcalloc(n, sizeof *b->query_class);
 }
 
 void batch_free(Batch *b)
@@ -39,5 +40,6 @@ void batch_free(Batch *b)
     free(b->doc_ids);
     free(b->loss_mask);
     free(b->prefix_len);
+    free(b->query_class);
     memset(b, 0, sizeof *b);
 }

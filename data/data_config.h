@@ -5,13 +5,14 @@
 #include <stdint.h>
 #include "model/mask.h"
 
-typedef enum { CORPUS_FORTUNES, CORPUS_BROWN, CORPUS_SYNTHETIC, CORPUS_FILES } CorpusKind;
+typedef enum { CORPUS_FORTUNES, CORPUS_BROWN, CORPUS_SYNTHETIC, CORPUS_FILES, CORPUS_BIGRAM_BACKCOPY } CorpusKind;
 typedef enum { SEP_LINE, SEP_BLANK_LINE, SEP_PERCENT_LINE, SEP_FILE } Separator;
 typedef enum { PACK_CONCAT, PACK_PAD } PackMode;
 typedef enum { BOS_NONE, BOS_WINDOW_START, BOS_DOC_START, BOS_BOTH } BosMode;
 typedef enum { LONG_SPLIT, LONG_TRUNCATE, LONG_ERROR } LongDocs;
 
 #define DATA_MAX_PATHS 16
+#define DATA_BB_MAX_TRIGGERS 16
 typedef struct {
     CorpusKind corpus;
     int n_paths;
@@ -31,6 +32,10 @@ typedef struct {
     float mlm_prob;                    /* 0.15 */
     int synthetic_docs;                /* synthetic corpus size (documents) */
     uint64_t synthetic_seed;
+    CorpusKind bb_source;              /* bigram_backcopy: the corpus the chain is estimated from */
+    int bb_n_triggers;                 /* bigram_backcopy: the k most frequent bytes trigger (3) */
+    int bb_n_explicit;                 /* bigram_backcopy: explicit triggers given (0 = top k) */
+    int32_t bb_triggers[DATA_BB_MAX_TRIGGERS];
     ModelKind kind;                    /* copied from model.kind: decides targets/loss mask */
 } DataConfig;
 

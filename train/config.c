@@ -61,7 +61,9 @@ static const char *const N_NORMALIZER[] = {"softmax", "softmax1", "scaled", "sig
                                            "sigmoid_norm", NULL};
 static const char *const N_SINK[] = {"none", "logit", "k_bias", "kv_bias", "token", NULL};
 static const char *const N_GATE[] = {"none", "elementwise", "headwise", NULL};
-static const char *const N_CORPUS[] = {"fortunes", "brown", "synthetic", "files", NULL};
+static const char *const N_CORPUS[] = {"fortunes", "brown", "synthetic", "files", "bigram_backcopy",
+                                       NULL};
+static const char *const N_BB_SOURCE[] = {"fortunes", "brown", "synthetic", "files", NULL};
 static const char *const N_SEP[] = {"line", "blank_line", "percent_line", "file", NULL};
 static const char *const N_PACK[] = {"concat", "pad", NULL};
 static const char *const N_BOS[] = {"none", "window_start", "doc_start", "both", NULL};
@@ -77,6 +79,8 @@ static int parse_paths(Ctx *x, const KeyDef *d, yaml_node_t *v);
 static int parse_prefix(Ctx *x, const KeyDef *d, yaml_node_t *v);
 static int parse_eps(Ctx *x, const KeyDef *d, yaml_node_t *v);
 static int parse_probe_bos(Ctx *x, const KeyDef *d, yaml_node_t *v);
+static int parse_bb_triggers(Ctx *x, const KeyDef *d, yaml_node_t *v);
+static void format_bb_triggers(char *out, size_t n, const Config *c);
 static void format_edits(char *out, size_t n, const Config *c);
 static void format_paths(char *out, size_t n, const Config *c);
 static void format_prefix(char *out, size_t n, const Config *c);
@@ -176,6 +180,15 @@ static const KeyDef KEYS[] = {
          "bidirectional: share of tokens masked for the MLM loss"),
     INT_("data.synthetic_docs", data.synthetic_docs, 1, BIG, "corpus synthetic: documents"),
     U64_("data.synthetic_seed", data.synthetic_seed, "corpus synthetic: generator seed"),
+    ENUM_("data.bb.source", data.bb_source, N_BB_SOURCE,
+          "corpus bigram_backcopy: the text whose byte bigrams give the Markov chain (read with "
+          "data.paths and data.separator like data.corpus)"),
+    INT_("data.bb.n_triggers", data.bb_n_triggers, 1, 255,
+         "corpus bigram_backcopy: the k most frequent source bytes are triggers (when "
+         "data.bb.triggers is [])"),
+    SPEC_("data.bb.triggers", 0, parse_bb_triggers, format_bb_triggers, "list of bytes",
+          "corpus bigram_backcopy: explicit trigger bytes, as ids 0..255 or one-character "
+          "strings (at most 16); [] = the data.bb.n_triggers most frequent"),
 
     INT_("train.steps", train.steps, 0, BIG, "optimizer steps"),
     INT_("train.batch_size", train.batch_size, 1, BIG,
@@ -242,7 +255,7 @@ static const KeyDef KEYS[] = {
 
 static const char *const SECTIONS[] = {
     "model", "model.attention", "model.mask", "data", "data.prefix_len", "data.first_tokens",
-    "data.fixed_token", "train", "probe", "checkpoint", "output", NULL};
+    "data.fixed_token", "data.bb", "train", "probe", "checkpoint", "output", NULL};
 
 static const KeyDef *find_key(const char *key)
 {
@@ -299,6 +312,8 @@ void config_defaults(Config *c)
     d->fixed_token_id = -1;
     d->mlm_prob = 0.15f;
     d->synthetic_docs = 2000;
+    d->bb_source = CORPUS_FORTUNES;
+    d->bb_n_triggers = 3;
     d->kind = MODEL_CAUSAL;
 
     TrainConfig *t = &c->train;
@@ -779,6 +794,53 @@ static int parse_probe_bos(Ctx *x, const KeyDef *d, yaml_node_t *v)
     return 0;
 }
 
+/* A list of bytes: ids 0..255 or one-character strings ("e", " "). */
+static int parse_bb_triggers(Ctx *x, const KeyDef *d, yaml_node_t *v)
+{
+    char buf[256], key[64];
+    int32_t t[DATA_BB_MAX_TRIGGERS];
+    int n = 0;
+    if (is_null(v)) {
+        x->c->data.bb_n_explicit = 0;
+        memset(x->c->data.bb_triggers, 0, sizeof x->c->data.bb_triggers);
+        return 0;
+    }
+    if (v->type != YAML_SEQUENCE_NODE) {
+        err_at(x, v, d->key, "expected a list of bytes such as [\" \", \"e\", 116] or [], got %s",
+               shown(v, buf, sizeof buf));
+        return -1;
+    }
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++, n++) {
+        yaml_node_t *e = yaml_document_get_node(x->doc, *it);
+        snprintf(key, sizeof key, "%s[%d]", d->key, n);
+        if (n >= DATA_BB_MAX_TRIGGERS) {
+            err_at(x, e, key, "at most %d triggers", DATA_BB_MAX_TRIGGERS);
+            return -1;
+        }
+        const char *s = e->type == YAML_SCALAR_NODE ? (const char *)e->data.scalar.value : NULL;
+        int quoted = e->type == YAML_SCALAR_NODE && e->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
+        if (s && (quoted || !isdigit((unsigned char)s[0])) && e->data.scalar.length == 1) {
+            t[n] = (unsigned char)s[0];
+            continue;
+        }
+        int id;
+        if (parse_int_node(x, key, e, 0, 255, 0, &id)) return -1;
+        t[n] = id;
+    }
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < i; j++)
+            if (t[i] == t[j]) {
+                snprintf(key, sizeof key, "%s[%d]", d->key, i);
+                err_at(x, v, key, "byte %d is listed twice", (int)t[i]);
+                return -1;
+            }
+    x->c->data.bb_n_explicit = n;
+    memset(x->c->data.bb_triggers, 0, sizeof x->c->data.bb_triggers);
+    memcpy(x->c->data.bb_triggers, t, (size_t)n * sizeof t[0]);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- formatting values */
 
 /* The shortest text that reads back to the same float, in a form YAML 1.1 readers (PyYAML)
@@ -859,6 +921,14 @@ static void format_eps(char *out, size_t n, const Config *c)
     fmt_float(b, sizeof b, c->probe.eps[1]);
     fmt_float(e, sizeof e, c->probe.eps[2]);
     snprintf(out, n, "[%s, %s, %s]", a, b, e);
+}
+
+static void format_bb_triggers(char *out, size_t n, const Config *c)
+{
+    size_t k = (size_t)snprintf(out, n, "[");
+    for (int i = 0; i < c->data.bb_n_explicit && k < n; i++)
+        k += (size_t)snprintf(out + k, n - k, "%s%d", i ? ", " : "", (int)c->data.bb_triggers[i]);
+    if (k < n) snprintf(out + k, n - k, "]");
 }
 
 static void format_probe_bos(char *out, size_t n, const Config *c)
@@ -1244,8 +1314,12 @@ static int check_combinations(const Config *c, char *msg, size_t n)
     if (d->randomize_first >= T)
         BAD("data.first_tokens.randomize (%d) must be smaller than data.seq_len (%d)",
             d->randomize_first, T);
-    if (d->corpus == CORPUS_FILES && d->n_paths == 0)
+    if ((d->corpus == CORPUS_FILES || (d->corpus == CORPUS_BIGRAM_BACKCOPY &&
+                                        d->bb_source == CORPUS_FILES)) && d->n_paths == 0)
         BAD("data.paths: corpus files needs at least one path");
+    if (d->corpus == CORPUS_BIGRAM_BACKCOPY && m->kind != MODEL_CAUSAL)
+        BAD("data.corpus: bigram_backcopy is a next-token task; expected model.kind causal, got %s",
+            N_KIND[m->kind]);
     if (d->n_paths < 0 || d->n_paths > DATA_MAX_PATHS)
         BAD("data.paths: %d paths (at most %d)", d->n_paths, DATA_MAX_PATHS);
     if (t->min_lr > t->lr)
@@ -1267,6 +1341,8 @@ int config_validate(Config *c, char *err, size_t n_err)
     const char *src = c->source[0] ? c->source : "config";
     /* Derived values first, so the checks see what will run. */
     c->data.kind = c->model.kind;
+    /* bigram_backcopy sequences always start with BOS (Guo et al.); probes follow data.bos */
+    if (c->data.corpus == CORPUS_BIGRAM_BACKCOPY) c->data.bos = BOS_WINDOW_START;
     if (c->model.vocab_size == 0) c->model.vocab_size = TOK_VOCAB_SIZE;
     if (isnan(c->model.attention.sigmoid_bias) && c->data.seq_len > 0)
         c->model.attention.sigmoid_bias = -logf((float)c->data.seq_len);
