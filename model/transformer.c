@@ -119,7 +119,37 @@ static void bind_params(Transformer *m)
     }
 }
 
-/* GPT-2 initialisation, in parameter order from one stream (the README ("Parameters and conventions") "Initialisation"). */
+/* GPT-2 or PyTorch-default initialisation, in parameter order from one stream (the README ("Parameters and conventions") "Initialisation"). */
+/* PyTorch nn defaults (see transformer.h): the fan-in of a Linear is its weight's input width,
+ * found for a bias through the weight of the same name. Returns 0 when p is no Linear part. */
+static int torch_linear_fan_in(const Transformer *m, const Param *p)
+{
+    const char *name = p->name;
+    size_t len = strlen(name);
+    if (!strstr(name, "attn.") && !strstr(name, "mlp.") && !strstr(name, "mlm.dense") &&
+        strcmp(name, "lm_head.weight"))
+        return 0;
+    if (len > 7 && !strcmp(name + len - 7, ".weight")) return p->t.ndim == 2 ? p->t.shape[1] : 0;
+    if (len > 5 && !strcmp(name + len - 5, ".bias") && len < 60) {
+        char w[72];
+        snprintf(w, sizeof w, "%.*s.weight", (int)(len - 5), name);
+        const Param *pw = params_find(&m->params, w);
+        return pw && pw->t.ndim == 2 ? pw->t.shape[1] : 0;
+    }
+    return 0;
+}
+
+static int init_params_torch(Transformer *m, Param *p, Rng *rng)
+{
+    int fan_in = torch_linear_fan_in(m, p);
+    int is_embedding = !strcmp(p->name, "wte") || !strcmp(p->name, "wpe");
+    if (!fan_in && !is_embedding) return 0;
+    float bound = fan_in ? 1.0f / sqrtf((float)fan_in) : 0.0f;
+    for (size_t j = 0; j < p->t.size; j++)
+        p->t.data[j] = fan_in ? bound * (2.0f * rng_uniform(rng) - 1.0f) : rng_normal(rng);
+    return 1;
+}
+
 static void init_params(Transformer *m, uint64_t seed)
 {
     Rng rng;
@@ -132,6 +162,7 @@ static void init_params(Transformer *m, uint64_t seed)
         size_t len = strlen(name);
         int is_weight = len > 7 && strcmp(name + len - 7, ".weight") == 0;
         int is_norm = strstr(name, "ln") && is_weight && p->t.ndim == 1;
+        if (m->cfg.init == INIT_TORCH && init_params_torch(m, p, &rng)) continue;
         float s = std;
         if (strstr(name, "attn.o.weight") || strstr(name, "mlp.proj.weight")) s = resid_std;
         if (is_norm) {
@@ -165,7 +196,8 @@ int transformer_init(Transformer *m, const ModelConfig *cfg, uint64_t seed, char
     if (c->pos == POS_ROPE && (c->d_model / c->n_head) % 2)
         return config_error(err, n_err, "model.pos_encoding rope needs an even head size "
                             "(d_model / n_head)");
-    if (c->attention.sink == SINK_LOGIT && c->attention.normalizer == ATTN_SIGMOID)
+    if (c->attention.sink == SINK_LOGIT &&
+        (c->attention.normalizer == ATTN_SIGMOID || c->attention.normalizer == ATTN_RELU))
         return config_error(err, n_err, "model.attention.sink logit needs a normalizer with a "
                             "denominator (softmax, softmax1, scaled, sigmoid_norm)");
     m->cfg = *cfg;

@@ -57,8 +57,9 @@ static const char *const N_POS[] = {"none", "learned", "sinusoidal", "rope", "al
 static const char *const N_NORM[] = {"layernorm", "rmsnorm", NULL};
 static const char *const N_NORMPOS[] = {"post", "pre", NULL};
 static const char *const N_MLP[] = {"gelu", "relu", "swiglu", NULL};
+static const char *const N_INIT[] = {"gpt2", "torch", NULL};
 static const char *const N_NORMALIZER[] = {"softmax", "softmax1", "scaled", "sigmoid",
-                                           "sigmoid_norm", NULL};
+                                           "sigmoid_norm", "relu", NULL};
 static const char *const N_SINK[] = {"none", "logit", "k_bias", "kv_bias", "token", NULL};
 static const char *const N_GATE[] = {"none", "elementwise", "headwise", NULL};
 static const char *const N_CORPUS[] = {"fortunes", "brown", "synthetic", "files", "bigram_backcopy",
@@ -121,9 +122,14 @@ static const KeyDef KEYS[] = {
           "embedding"),
     FLT_("model.init_std", model.init_std, 0, INFINITY, F_LO_OPEN,
          "std of the normal initialisation (residual projections get init_std / sqrt(2 n_layer))"),
+    ENUM_("model.init", model.init, N_INIT,
+          "initialisation: gpt2 (normal init_std; residual projections init_std / sqrt(2 "
+          "n_layer)) or torch (PyTorch nn defaults: Linear weight and bias U(-1/sqrt(fan_in), "
+          "1/sqrt(fan_in)), embeddings N(0, 1), norms 1 and 0)"),
     ENUM_("model.attention.normalizer", model.attention.normalizer, N_NORMALIZER,
           "how scores become weights: softmax, softmax1 (+1 in the denominator), scaled (softmax "
-          "times `scale`), sigmoid (unnormalised), sigmoid_norm (sigmoid / row sum)"),
+          "times `scale`), sigmoid (unnormalised), sigmoid_norm (sigmoid / row sum), relu "
+          "(relu(s) / allowed keys, Guo et al. 2024)"),
     FLT_("model.attention.scale", model.attention.scale, 0, INFINITY, F_LO_OPEN,
          "normalizer scaled: rows sum to this (must stay 1 for other normalizers)"),
     FLT_("model.attention.sigmoid_bias", model.attention.sigmoid_bias, -INFINITY, INFINITY, F_AUTO,
@@ -1297,7 +1303,8 @@ static int check_combinations(const Config *c, char *msg, size_t n)
                 "the whole sequence gives a full mask and nothing to predict", d->prefix_max, T);
     }
     if (m->attention.sink == SINK_LOGIT &&
-        (m->attention.normalizer == ATTN_SIGMOID || m->attention.normalizer == ATTN_SIGMOID_NORM))
+        (m->attention.normalizer == ATTN_SIGMOID || m->attention.normalizer == ATTN_SIGMOID_NORM ||
+         m->attention.normalizer == ATTN_RELU))
         BAD("model.attention.sink: logit adds a softmax denominator term, which normalizer %s "
             "does not have; use k_bias or kv_bias", N_NORMALIZER[m->attention.normalizer]);
     if (m->attention.normalizer != ATTN_SCALED && m->attention.scale != 1.0f)
