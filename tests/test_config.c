@@ -116,6 +116,7 @@ static Cmp compare_configs(const Config *a, const Config *b)
     cmp_i(&r, "model.bias", ma->bias, mb->bias);
     cmp_i(&r, "model.tie_embeddings", ma->tie_embeddings, mb->tie_embeddings);
     cmp_f(&r, "model.init_std", ma->init_std, mb->init_std);
+    cmp_i(&r, "model.init", ma->init, mb->init);
     cmp_i(&r, "attention.normalizer", ma->attention.normalizer, mb->attention.normalizer);
     cmp_f(&r, "attention.scale", ma->attention.scale, mb->attention.scale);
     cmp_f(&r, "attention.sigmoid_bias", ma->attention.sigmoid_bias, mb->attention.sigmoid_bias);
@@ -154,6 +155,13 @@ static Cmp compare_configs(const Config *a, const Config *b)
     cmp_f(&r, "data.mlm_prob", da->mlm_prob, db->mlm_prob);
     cmp_i(&r, "data.synthetic_docs", da->synthetic_docs, db->synthetic_docs);
     cmp_u(&r, "data.synthetic_seed", da->synthetic_seed, db->synthetic_seed);
+    cmp_i(&r, "data.bb_source", da->bb_source, db->bb_source);
+    cmp_i(&r, "data.bb_n_triggers", da->bb_n_triggers, db->bb_n_triggers);
+    cmp_i(&r, "data.bb_n_explicit", da->bb_n_explicit, db->bb_n_explicit);
+    for (int i = 0; i < DATA_BB_MAX_TRIGGERS; i++) {
+        snprintf(name, sizeof name, "data.bb_triggers[%d]", i);
+        cmp_i(&r, name, da->bb_triggers[i], db->bb_triggers[i]);
+    }
     cmp_i(&r, "data.kind", da->kind, db->kind);
     const TrainConfig *ta = &a->train, *tb = &b->train;
     cmp_i(&r, "train.steps", ta->steps, tb->steps);
@@ -238,6 +246,7 @@ static void full_config(Config *c)
     m->bias = 0;
     m->tie_embeddings = 0;
     m->init_std = 0.05f;
+    m->init = INIT_TORCH;
     m->attention.normalizer = ATTN_SCALED;
     m->attention.scale = 2.5f;
     m->attention.sigmoid_bias = -3.25f;
@@ -272,6 +281,10 @@ static void full_config(Config *c)
     d->mlm_prob = 0.3f;
     d->synthetic_docs = 77;
     d->synthetic_seed = UINT64_MAX;
+    d->bb_source = CORPUS_BROWN;
+    d->bb_n_triggers = 5;
+    d->bb_n_explicit = DATA_BB_MAX_TRIGGERS;
+    for (int i = 0; i < DATA_BB_MAX_TRIGGERS; i++) d->bb_triggers[i] = 40 + i;
     d->kind = MODEL_PREFIX_LM;
     TrainConfig *t = &c->train;
     t->steps = 10;
@@ -339,6 +352,7 @@ static void test_defaults_are_the_documented_values_and_valid(void **state)
     assert_int_equal(c.model.bias, 1);
     assert_int_equal(c.model.tie_embeddings, 1);
     assert_true(c.model.init_std == 0.02f);
+    assert_int_equal(c.model.init, INIT_GPT2);
     assert_int_equal(c.model.attention.normalizer, ATTN_SOFTMAX);
     assert_int_equal(c.model.attention.sink, SINK_NONE);
     assert_int_equal(c.model.attention.gate, GATE_NONE);
@@ -362,6 +376,9 @@ static void test_defaults_are_the_documented_values_and_valid(void **state)
     assert_int_equal(c.data.fixed_token_id, -1);
     assert_true(c.data.mlm_prob == 0.15f);
     assert_int_equal(c.data.kind, MODEL_CAUSAL);
+    assert_int_equal(c.data.bb_source, CORPUS_FORTUNES);
+    assert_int_equal(c.data.bb_n_triggers, 3);
+    assert_int_equal(c.data.bb_n_explicit, 0);
     assert_int_equal(c.train.steps, 2000);
     assert_int_equal(c.train.batch_size, 16);
     assert_int_equal(c.train.optimizer, OPT_ADAMW);
@@ -545,7 +562,7 @@ static void test_bad_enum_lists_the_allowed_values(void **state)
     assert_int_equal(load_text(&c, "enum2.yaml", "model:\n  attention: {normalizer: sigmod}\n",
                                err, sizeof err, path, sizeof path), -1);
     expect_error(err, path, 2, 27, "model.attention.normalizer: expected one of softmax, softmax1, "
-                 "scaled, sigmoid, sigmoid_norm; got 'sigmod' (did you mean sigmoid?)");
+                 "scaled, sigmoid, sigmoid_norm, relu; got 'sigmod' (did you mean sigmoid?)");
 }
 
 static void test_out_of_range_values_are_errors(void **state)
@@ -1016,10 +1033,10 @@ static void test_config_structs_have_no_unparsed_fields(void **state)
 {
     /* Sizes (x86-64) of the structs whose every field compare_configs lists. */
     static const struct { const char *name; size_t size, known; } s[] = {
-        {"ModelConfig", sizeof(ModelConfig), 220},
+        {"ModelConfig", sizeof(ModelConfig), 224},
         {"AttentionSpec", sizeof(AttentionSpec), 20},
         {"MaskSpec", sizeof(MaskSpec), 140},
-        {"DataConfig", sizeof(DataConfig), 8288},
+        {"DataConfig", sizeof(DataConfig), 8360},
         {"TrainConfig", sizeof(TrainConfig), 88},
         {"ProbeConfig", sizeof(ProbeConfig), 48},
         {"CheckpointConfig", sizeof(CheckpointConfig), 12},
