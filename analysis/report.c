@@ -12,6 +12,7 @@
 #include <yaml.h>
 
 #include "analysis/json.h"
+#include "analysis/metrics.h"
 #include "analysis/onset.h"
 #include "analysis/plot.h"
 
@@ -92,12 +93,25 @@ static const MetricSpec METRICS[] = {
     { "spread", MK_DEPTH, "Perturbation spread", "mean ‖Δhⱼ‖ / ‖hⱼ‖",
       "Relative change of later tokens' states at each depth when one early token is perturbed. "
       "Lower means less over-mixing; sinks are thought to act as a brake on it. Log scale.", 1, 1 },
+    { "alpha_bos_active", MK_HEAD, NULL, NULL, NULL, 0, 0 },
+    { "alpha_bos_dormant", MK_HEAD, NULL, NULL, NULL, 0, 0 },
+    { "loss_copy", MK_SCALAR, NULL, NULL, NULL, 0, 0 },
+    { "loss_markov", MK_SCALAR, NULL, NULL, NULL, 0, 0 },
     { "jacobian_norm", MK_SCALAR, "Jacobian norm", "‖∂h_T / ∂h_i‖",
       "Norm of the Jacobian of the last position's final state with respect to an early input "
       "embedding: how strongly one token's information reaches the end. Log scale.", 1, 1 },
 };
 #define N_METRICS ((int)(sizeof METRICS / sizeof METRICS[0]))
 enum { M_ALPHA0, M_SINKLOC, M_SR03, M_SR05, M_SR08, M_AMAX, M_AMEAN, M_UNIFORM };
+
+/* Index of a metric in METRICS by its key (-1 if absent): the rows past M_UNIFORM are found by
+ * name, so the table's order stays free. */
+static int metric_index(const char *key)
+{
+    for (int m = 0; m < N_METRICS; m++)
+        if (!strcmp(METRICS[m].key, key)) return m;
+    return -1;
+}
 
 typedef struct {
     int n, cap;
@@ -851,6 +865,33 @@ static void write_sinks(FILE *f, const Run *run)
 
 /* ---------- heads: alpha0 heatmap, onset table, final alpha0 bars ---------- */
 
+/* Probe columns resampled onto an even step grid, so the heatmap's x axis is proportional to
+ * steps (probes at log-spaced checkpoints would otherwise stretch the start). Column c covers steps
+ * from x[c] and shows the latest probe at or before it. Returns the column count. */
+enum { HEAT_MAX_COLS = 600 };
+
+static int even_step_grid(double *x, int *src, const double *steps, int n)
+{
+    if (n < 2) {
+        if (n == 1) { x[0] = steps[0]; src[0] = 0; }
+        return n;
+    }
+    double gap = INFINITY, span = steps[n - 1] - steps[0];
+    for (int i = 1; i < n; i++)
+        if (steps[i] > steps[i - 1]) gap = fmin(gap, steps[i] - steps[i - 1]);
+    int cols = isfinite(gap) && gap > 0 ? (int)(span / gap + 0.5) + 1 : n;
+    if (cols > HEAT_MAX_COLS) cols = HEAT_MAX_COLS;
+    if (cols < n && cols < 2) cols = 2;
+    double w = span / (cols - 1);
+    int k = 0;
+    for (int c = 0; c < cols; c++) {
+        x[c] = steps[0] + c * w;
+        while (k + 1 < n && steps[k + 1] <= x[c] + 1e-9 * (w + 1)) k++;
+        src[c] = k;
+    }
+    return cols;
+}
+
 static void write_heads(FILE *f, const Run *run)
 {
     const ProbeTable *p = &run->pr;
@@ -860,32 +901,51 @@ static void write_heads(FILE *f, const Run *run)
         return;
     }
     int LH = p->L * p->H, nc = 0;
-    double *z = malloc((size_t)LH * p->n * sizeof *z), *x = malloc((size_t)p->n * sizeof *x);
+    double *steps = malloc((size_t)p->n * sizeof *steps), *x = malloc(HEAT_MAX_COLS * sizeof *x);
+    double *z = malloc((size_t)LH * HEAT_MAX_COLS * sizeof *z), *marks = malloc((size_t)LH * sizeof *marks);
+    int *rowof = malloc((size_t)p->n * sizeof *rowof), *src = malloc(HEAT_MAX_COLS * sizeof *src);
     char (*rl)[16] = malloc((size_t)LH * sizeof *rl), (*gl)[16] = malloc((size_t)p->L * sizeof *gl);
     const char **rows = malloc((size_t)LH * sizeof *rows), **groups = malloc((size_t)p->L * sizeof *groups);
-    if (!z || !x || !rl || !gl || !rows || !groups) goto out;
+    if (!steps || !x || !z || !marks || !rowof || !src || !rl || !gl || !rows || !groups) goto out;
+    double vmax = 0, base = NAN;
     for (int r = 0; r < p->n; r++) {
         const double *a = p->col[M_ALPHA0] + (size_t)r * LH;
         if (isnan(a[0])) continue;
-        for (int i = 0; i < LH; i++) z[(size_t)i * p->n + nc] = a[i];
-        x[nc++] = p->step[r];
+        for (int i = 0; i < LH; i++) vmax = fmax(vmax, a[i]);
+        if (isfinite(p->col[M_UNIFORM][r])) base = p->col[M_UNIFORM][r];
+        rowof[nc] = r;
+        steps[nc++] = p->step[r];
     }
-    /* z was filled with row stride p->n; compact it to stride nc. */
-    for (int i = 0; i < LH; i++) memmove(z + (size_t)i * nc, z + (size_t)i * p->n, (size_t)nc * sizeof *z);
-    for (int i = 0; i < LH; i++) { snprintf(rl[i], 16, "h%d", i % p->H); rows[i] = rl[i]; }
+    int cols = even_step_grid(x, src, steps, nc);
+    for (int i = 0; i < LH; i++)
+        for (int c = 0; c < cols; c++) z[(size_t)i * cols + c] = p->col[M_ALPHA0][(size_t)rowof[src[c]] * LH + i];
+    /* colour from the uniform-attention baseline (nothing learned) to the run's largest alpha_0,
+     * so a head rising from 0.07 to 0.2 is visible; H_T/T when the probe did not log it */
+    if (!isfinite(base)) base = metrics_alpha0_uniform_causal(64);
+    if (vmax < base + 0.05) vmax = base + 0.05;
+    for (int i = 0; i < LH; i++) {
+        snprintf(rl[i], 16, "h%d", i % p->H);
+        rows[i] = rl[i];
+        marks[i] = run->onset && run->onset[i] >= 0 ? run->onset[i] : NAN;
+    }
     for (int l = 0; l < p->L; l++) { snprintf(gl[l], 16, "L%d", l); groups[l] = gl[l]; }
     fig_begin(f, NULL, "α₀ per head over training");
     int cell_h = LH <= 16 ? 18 : LH <= 48 ? 11 : LH <= 144 ? 6 : 3;
-    PlotHeatmap hm = { .width = 1240, .height = LH * cell_h + 50, .xlabel = "step", .vmin = 0, .vmax = 1,
+    PlotHeatmap hm = { .width = 1240, .height = LH * cell_h + 50, .xlabel = "step", .vmin = base, .vmax = vmax,
                        .cmap = PLOT_CMAP_VIRIDIS, .x = x, .row_labels = rows, .row_group = p->H,
                        .group_labels = groups, .colorbar = 1, .colorbar_label = "α₀",
-                       .tooltips = (long)LH * nc <= 40000 };
-    plot_heatmap(f, &hm, z, LH, nc);
-    fig_end(f, "One row per head, grouped by layer (L0 = first layer, at the top); one column per probe step. Colour is "
-               "α₀ on a fixed 0–1 scale, so rows can be compared. Read it left to right to see which heads become "
-               "sinks first and how the sink spreads through heads and layers. Hover a cell for its exact value.");
+                       .tooltips = (long)LH * cols <= 40000, .row_marks = marks };
+    plot_heatmap(f, &hm, z, LH, cols);
+    char cap[900];
+    snprintf(cap, sizeof cap, "One row per head, grouped by layer (L0 = first layer, at the top); the x axis is "
+             "proportional to steps, each column showing the latest probe at or before its step. Colour runs from "
+             "%.3f, the α₀ of uniform attention (nothing learned, darkest), to %.3f, this run's largest α₀ "
+             "(brightest); see the colour bar. White triangles mark each head's onset (α₀ above θ = %.2g from there "
+             "to the end). Hover a cell for its value.", base, vmax, run->onset_threshold);
+    fig_end(f, cap);
 out:
-    free(z); free(x); free(rl); free(gl); free(rows); free(groups);
+    free(steps); free(x); free(z); free(marks); free(rowof); free(src);
+    free(rl); free(gl); free(rows); free(groups);
     fputs("</section>\n", f);
 }
 
@@ -902,6 +962,9 @@ static void write_onset(FILE *f, const Run *run)
         if (p->present[M_ALPHA0] && !isnan(p->col[M_ALPHA0][(size_t)i * LH])) r = i;
     const double *a = r >= 0 ? p->col[M_ALPHA0] + (size_t)r * LH : NULL;
     const double *loc = r >= 0 && p->present[M_SINKLOC] ? p->col[M_SINKLOC] + (size_t)r * LH : NULL;
+    int m_act = metric_index("alpha_bos_active"), m_dor = metric_index("alpha_bos_dormant");
+    const double *act = r >= 0 && p->present[m_act] ? p->col[m_act] + (size_t)r * LH : NULL;
+    const double *dor = r >= 0 && p->present[m_dor] ? p->col[m_dor] + (size_t)r * LH : NULL;
     fprintf(f, "<p class=\"lead\">The onset of a head is the first probe step from which its α₀ stays above θ = %.2g "
                "until the end of the run (a spike that falls back does not count). %s</p>\n",
             run->onset_threshold, run->onset_from_final ? "Read from the run's final summary line." :
@@ -918,6 +981,8 @@ static void write_onset(FILE *f, const Run *run)
             else fputs("never", f);
             if (a && !isnan(a[i])) fprintf(f, "<span class=\"a\">α₀ %.2f</span>", a[i]);
             if (loc && isfinite(loc[i]) && loc[i] != 0) fprintf(f, "<span class=\"a\">argmax k=%.0f</span>", loc[i]);
+            if (dor && act && isfinite(dor[i]) && isfinite(act[i]))
+                fprintf(f, "<span class=\"a\">BOS: dormant %.2f · active %.2f</span>", dor[i], act[i]);
             fputs("</td>", f);
         }
         fputs("</tr>\n", f);
@@ -996,13 +1061,20 @@ static void write_probe_text(FILE *f, const ProbeFile *pf)
     const JsonValue *text = json_get(pf->doc.root, "text");
     if (!text || text->type != JSON_STRING) return;
     fputs("<pre class=\"probe\">", f);
-    /* Highlight key 0: the first UTF-8 character of the decoded text. */
+    /* Highlight key 0, the whole token as decoded: a special ("<bos>"), an escaped byte ("\\x07")
+     * or one UTF-8 character. */
     const char *s = text->str;
+    const JsonValue *t0 = json_at(json_get(pf->doc.root, "tokens"), 0);
     int first = s[0] ? 1 : 0;
-    while (first && (s[first] & 0xc0) == 0x80) first++;
+    if (t0 && t0->type == JSON_NUMBER && t0->number >= 256 && s[0] == '<' && strchr(s, '>'))
+        first = (int)(strchr(s, '>') - s) + 1;
+    else if (s[0] == '\\' && s[1] == 'x' && s[2] && s[3])
+        first = 4;
+    else
+        while (first && (s[first] & 0xc0) == 0x80) first++;
     if (first) {
-        char head[8] = { 0 };
-        memcpy(head, s, (size_t)(first < 7 ? first : 7));
+        char head[32] = { 0 };
+        memcpy(head, s, (size_t)(first < 31 ? first : 31));
         fputs("<mark title=\"key 0\">", f);
         esc(f, head);
         fputs("</mark>", f);
@@ -1026,12 +1098,16 @@ static void cbar_legend(FILE *f)
     fputs("</div></div><span>(square-root scale; light grey = masked)</span></div>\n", f);
 }
 
+/* Attention maps show every layer up to this many heads in all, else the first and last layer. */
+#define MAPS_EVERY_LAYER_MAX 32
+
 static int write_maps_for(FILE *f, const ProbeFile *pf, int causal, double *buf, char *err, size_t n_err)
 {
-    int layers[2] = { 0, pf->L - 1 }, n_layers = pf->L > 1 ? 2 : 1;
+    /* every layer when the maps stay few, else the first and the last */
+    int every = pf->L * pf->H <= MAPS_EVERY_LAYER_MAX, n_layers = every ? pf->L : pf->L > 1 ? 2 : 1;
     fprintf(f, "<div class=\"ckpt\"><h4>step %d</h4><div class=\"maps\">\n", pf->step);
     for (int li = 0; li < n_layers; li++) {
-        int l = layers[li];
+        int l = every ? li : li == 0 ? 0 : pf->L - 1;
         for (int h = 0; h < pf->H; h++) {
             if (probe_block(buf, pf, "attn", l, h, 1)) {
                 snprintf(err, n_err, "%s: attn[%d][%d]: expected a %d x %d matrix (attn: [[T x T per head] per layer])",
@@ -1138,9 +1214,10 @@ static int write_probe_sections(FILE *f, const Run *run, char *err, size_t n_err
     for (int i = 0; i < n_pick && !rc; i++) {
         if (probe_file_load(&pf, run->dir, run->probe_steps[pick[i]], err, n_err)) return -1;
         if (i == 0) {
-            fputs("<p class=\"lead\">Attention of probe sequence 0 in the first and the last layer, every head, at the first, "
-                  "middle and last checkpoint (rows: queries, columns: keys). A bright first column is a sink on key 0. "
-                  "The sequence (key 0 highlighted):</p>\n", f);
+            fprintf(f, "<p class=\"lead\">Attention of probe sequence 0 in %s, every head, at the first, "
+                    "middle and last checkpoint (rows: queries, columns: keys). A bright first column is a sink on key 0. "
+                    "The sequence (key 0 highlighted):</p>\n",
+                    pf.L * pf.H <= MAPS_EVERY_LAYER_MAX ? "every layer" : "the first and the last layer");
             write_probe_text(f, &pf);
             cbar_legend(f);
         }
@@ -1156,6 +1233,66 @@ static int write_probe_sections(FILE *f, const Run *run, char *err, size_t n_err
     }
     free(buf);
     return rc;
+}
+
+/* ---------- active and dormant heads (runs whose data has query classes) ---------- */
+
+/* Guo et al. 2024: attention on BOS from trigger queries (active) and from the other queries
+ * (dormant) per head, and the loss of copy vs Markov positions: the copy circuit and the sink
+ * appear together. Drawn only when the probe logged them. */
+static void write_classes(FILE *f, const ProbeTable *p)
+{
+    int m_act = metric_index("alpha_bos_active"), m_dor = metric_index("alpha_bos_dormant");
+    int m_lc = metric_index("loss_copy"), m_lm = metric_index("loss_markov");
+    if (!p->present[m_act] || !p->present[m_dor]) return;
+    int LH = p->L * p->H, per_head = LH <= 8, n_lines = per_head ? LH : p->L;
+    double *y = malloc((size_t)p->n * (2 * n_lines + 2) * sizeof *y);
+    PlotSeries *s = malloc((size_t)(2 * n_lines + 2) * sizeof *s);
+    char (*lab)[48] = malloc((size_t)n_lines * 2 * sizeof *lab);
+    if (!y || !s || !lab) goto out;
+    fputs("<section id=\"classes\"><h2>Active and dormant heads</h2>\n<p class=\"lead\">The data marks the queries whose "
+          "target must be recalled from context (bigram_backcopy: a trigger, after which the token before it is copied). "
+          "Guo et al. 2024: a head that serves only those queries is <em>active</em> on them and <em>dormant</em> on the "
+          "rest, parking their attention on BOS: the sink.</p>\n<div class=\"grid\">\n", f);
+    fig_begin(f, NULL, "Attention on BOS: dormant vs active queries");
+    for (int k = 0; k < n_lines; k++) {
+        for (int which = 0; which < 2; which++) {
+            const double *col = p->col[which ? m_act : m_dor];
+            double *yy = y + (size_t)(2 * k + which) * p->n;
+            for (int r = 0; r < p->n; r++) {
+                if (per_head) { yy[r] = col[(size_t)r * LH + k]; continue; }
+                double acc = 0;
+                for (int h = 0; h < p->H; h++) acc += col[(size_t)r * LH + k * p->H + h];
+                yy[r] = acc / p->H;
+            }
+            if (per_head) snprintf(lab[2 * k + which], 48, "L%d h%d %s", k / p->H, k % p->H, which ? "active" : "dormant");
+            else snprintf(lab[2 * k + which], 48, "L%d %s", k, which ? "active" : "dormant");
+            s[2 * k + which] = (PlotSeries){ .label = lab[2 * k + which], .x = p->step, .y = yy, .n = p->n,
+                                             .color = plot_palette(k), .dashed = which };
+        }
+    }
+    PlotAxes ax = { .width = 560, .height = 320, .xlabel = "step", .ylabel = "attention on BOS", .fix_y = 1,
+                    .ymin = 0, .ymax = 1 };
+    plot_lines(f, &ax, s, 2 * n_lines);
+    fig_end(f, per_head ? "Solid: mean attention on BOS from non-trigger (dormant) queries; dashed: from trigger (active) "
+                          "queries, per head. A sink head rises on the solid line while its dashed line stays near 0."
+                        : "Solid: mean attention on BOS from non-trigger (dormant) queries; dashed: from trigger (active) "
+                          "queries, averaged over the heads of each layer.");
+    if (p->present[m_lc] && p->present[m_lm]) {
+        fig_begin(f, NULL, "Loss by query class");
+        PlotSeries ls[2] = {
+            { .label = "copy positions (after a trigger)", .x = p->step, .y = p->col[m_lc], .n = p->n, .color = "#e15759" },
+            { .label = "Markov positions", .x = p->step, .y = p->col[m_lm], .n = p->n, .color = "#4e79a7" },
+        };
+        PlotAxes la = { .width = 560, .height = 320, .xlabel = "step", .ylabel = "probe loss (nats)", .y_from_zero = 1 };
+        plot_lines(f, &la, ls, 2);
+        fig_end(f, "Cross-entropy of the probe set split by query class. The copy loss falls towards 0 once a head "
+                   "attends to the token before the trigger; the Markov loss can only fall to the entropy of the "
+                   "bigram chain. Compare the step where the copy loss drops with the dormant curve.");
+    }
+    fputs("</div></section>\n", f);
+out:
+    free(y); free(s); free(lab);
 }
 
 /* ---------- mechanics: the heavier metrics ---------- */
@@ -1259,6 +1396,7 @@ static int write_page(FILE *f, const Run *run, char *err, size_t n_err)
     write_sinks(f, run);
     write_heads(f, run);
     write_onset(f, run);
+    write_classes(f, &run->pr);
     if (write_probe_sections(f, run, err, n_err)) return -1;
     write_mechanics(f, &run->pr);
     int n_probe_lines = run->pr.n;
