@@ -886,6 +886,35 @@ static void test_nested_maps_and_lists(void **state)
     assert_round_trip(&c, "nested, scalar forms");
 }
 
+/* data.bb.triggers: bytes as one-character strings or ids; errors name the element. */
+static void test_bigram_backcopy_keys(void **state)
+{
+    Config c;
+    char err[1024] = "", path[600];
+    assert_int_equal(load_text(&c, "bb.yaml", "data:\n  corpus: bigram_backcopy\n  bb:\n    source: synthetic\n"
+                               "    triggers: [\" \", e, 116, \"7\"]\n", err, sizeof err, path, sizeof path), 0);
+    assert_int_equal(config_validate(&c, err, sizeof err), 0);
+    assert_int_equal(c.data.corpus, CORPUS_BIGRAM_BACKCOPY);
+    assert_int_equal(c.data.bb_source, CORPUS_SYNTHETIC);
+    assert_int_equal(c.data.bb_n_explicit, 4);
+    assert_int_equal(c.data.bb_triggers[0], ' ');
+    assert_int_equal(c.data.bb_triggers[1], 'e');
+    assert_int_equal(c.data.bb_triggers[2], 116);
+    assert_int_equal(c.data.bb_triggers[3], '7');   /* quoted: the character, not the id 7 */
+    assert_int_equal(c.data.bos, BOS_WINDOW_START);
+    assert_round_trip(&c, "bb.yaml");
+    assert_int_equal(load_text(&c, "bb2.yaml", "data:\n  bb:\n    triggers: [300]\n", err, sizeof err, path,
+                               sizeof path), -1);
+    expect_error(err, path, 3, 16, "data.bb.triggers[0]: expected an integer in [0, 255], got '300'");
+    assert_int_equal(load_text(&c, "bb3.yaml", "data:\n  bb:\n    triggers: [e, e]\n", err, sizeof err, path,
+                               sizeof path), -1);
+    expect_contains(err, "data.bb.triggers[1]: byte 101 is listed twice");
+    assert_int_equal(load_text(&c, "bb4.yaml", "model:\n  kind: bidirectional\ndata:\n  corpus: bigram_backcopy\n",
+                               err, sizeof err, path, sizeof path), 0);
+    assert_int_equal(config_validate(&c, err, sizeof err), -1);
+    expect_contains(err, "data.corpus: bigram_backcopy is a next-token task; expected model.kind causal");
+}
+
 static void test_malformed_lists_are_errors(void **state)
 {
     Config c;
@@ -974,18 +1003,22 @@ static void test_shipped_configs_load_cleanly(void **state)
     Config c;
     load_shipped(&c, "quickstart.yaml");
     assert_int_equal(c.model.kind, MODEL_CAUSAL);
-    assert_int_equal(c.model.n_layer, 4);
-    assert_int_equal(c.model.d_model, 128);
+    assert_int_equal(c.model.n_layer, 2);
+    assert_int_equal(c.model.d_model, 64);
     assert_int_equal(c.model.n_head, 4);
-    assert_int_equal(c.model.d_ff, 512);
-    assert_int_equal(c.data.corpus, CORPUS_FORTUNES);
-    assert_int_equal(c.data.seq_len, 128);
-    assert_int_equal(c.data.bos, BOS_WINDOW_START);
-    assert_int_equal(c.train.steps, 1400);
-    assert_int_equal(c.train.batch_size, 16);
+    assert_int_equal(c.model.d_ff, 256);
+    assert_int_equal(c.model.tie_embeddings, 0);
+    assert_int_equal(c.data.corpus, CORPUS_BIGRAM_BACKCOPY);
+    assert_int_equal(c.data.bb_source, CORPUS_FORTUNES);
+    assert_int_equal(c.data.bb_n_triggers, 3);
+    assert_int_equal(c.data.seq_len, 64);
+    assert_int_equal(c.data.bos, BOS_WINDOW_START);   /* resolved for bigram_backcopy */
+    assert_int_equal(c.train.steps, 600);
+    assert_int_equal(c.train.batch_size, 32);
     assert_true(c.train.lr == 3e-3f);
-    assert_int_equal(c.train.warmup_steps, 100);
-    assert_int_equal(c.probe.every, 40);
+    assert_int_equal(c.train.warmup_steps, 20);
+    assert_int_equal(c.train.schedule, SCHED_CONSTANT);
+    assert_int_equal(c.probe.every, 20);
     assert_int_equal(c.probe.n_seq, 64);
     assert_int_equal(c.probe.seq_len, 64);
     assert_int_equal(c.checkpoint.log_spaced, 1);
@@ -1075,6 +1108,7 @@ int main(void)
         cmocka_unit_test(test_set_overrides_with_the_same_validation),
         cmocka_unit_test(test_nested_maps_and_lists),
         cmocka_unit_test(test_malformed_lists_are_errors),
+        cmocka_unit_test(test_bigram_backcopy_keys),
         cmocka_unit_test(test_merge_file_overlays_the_current_config),
         cmocka_unit_test(test_diff_and_run_dir),
         cmocka_unit_test(test_shipped_configs_load_cleanly),
