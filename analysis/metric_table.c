@@ -85,6 +85,20 @@ static const MetricDef TABLE[METRIC_COUNT] = {
         METRIC_CHART_MECHANICS, "Largest activation / median", "max |x| / median |x|",
         "The single largest activation magnitude over the median magnitude, after each layer. Massive "
         "activations sit orders of magnitude above the median. Log scale.", 1, 0 },
+    [METRIC_ALPHA_BOS_DORMANT] = { "alpha_bos_dormant", METRIC_SHAPE_HEAD, METRIC_TIER_LIGHT,
+        "attention on BOS from the queries of class 0 (bigram_backcopy: not a trigger), where Guo et al. 2024 "
+        "find a head dormant, parking its attention on BOS; logged when the probe has BOS and both query classes",
+        METRIC_CHART_CLASSES, "Attention on BOS: dormant vs active queries", "attention on BOS", NULL, 0, 0 },
+    [METRIC_ALPHA_BOS_ACTIVE] = { "alpha_bos_active", METRIC_SHAPE_HEAD, METRIC_TIER_LIGHT,
+        "attention on BOS from the queries of class 1, whose target is recalled from context (bigram_backcopy: "
+        "a trigger, after which the token before it is copied); an active head looks away from BOS there",
+        METRIC_CHART_CLASSES, "Attention on BOS: dormant vs active queries", "attention on BOS", NULL, 0, 0 },
+    [METRIC_LOSS_MARKOV] = { "loss_markov", METRIC_SHAPE_SCALAR, METRIC_TIER_LIGHT,
+        "the probe loss over class-0 positions (bigram_backcopy: Markov steps); logged with the classes",
+        METRIC_CHART_CLASSES, "Loss by query class", "probe loss (nats)", NULL, 0, 0 },
+    [METRIC_LOSS_COPY] = { "loss_copy", METRIC_SHAPE_SCALAR, METRIC_TIER_LIGHT,
+        "the probe loss over class-1 positions (bigram_backcopy: the copy after a trigger)",
+        METRIC_CHART_CLASSES, "Loss by query class", "probe loss (nats)", NULL, 0, 0 },
     [METRIC_QK_EIG_MEAN] = { "qk_eig_mean", METRIC_SHAPE_HEAD, METRIC_TIER_HEAVY,
         "the QK eigenspectrum (Bao et al.): mean of the real parts of the eigenvalues of W_K^h W_Q^h^T / sqrt(D)",
         METRIC_CHART_MECHANICS, "QK spectrum: mean eigenvalue", "mean Re λ(W_Q W_Kᵀ/√d)",
@@ -188,6 +202,7 @@ void metric_chart_doc(char *out, size_t n, MetricId id)
     case METRIC_CHART_MECHANICS:
     case METRIC_CHART_BY_POSITION: section = "Mechanics"; break;
     case METRIC_CHART_TITLE_OF: section = "Mechanics (in the title)"; break;
+    case METRIC_CHART_CLASSES: section = "Active and dormant heads"; break;
     case METRIC_CHART_NONE: section = "none"; break;
     }
     snprintf(out, n, "%s: %s", section, metric_chart_title(id) ? metric_chart_title(id) : "?");

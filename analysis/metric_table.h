@@ -27,6 +27,10 @@ typedef enum {
     METRIC_ENTROPY,
     METRIC_MASSIVE_RATIO,
     METRIC_MASSIVE_TOP_MEDIAN,
+    METRIC_ALPHA_BOS_DORMANT,
+    METRIC_ALPHA_BOS_ACTIVE,
+    METRIC_LOSS_MARKOV,
+    METRIC_LOSS_COPY,
     METRIC_QK_EIG_MEAN,
     METRIC_QK_EIG_VAR,
     METRIC_QK_SYM_MEAN,
@@ -65,7 +69,9 @@ typedef enum {
     METRIC_CHART_ONSET_CELL,     /* a second line in each cell of the onset table */
     METRIC_CHART_MECHANICS,      /* its own small chart over steps (title, ylabel, caption) */
     METRIC_CHART_TITLE_OF,       /* a value shown in the title of another metric's chart (host) */
-    METRIC_CHART_BY_POSITION     /* its own chart over positions at a few probe steps */
+    METRIC_CHART_BY_POSITION,    /* its own chart over positions at a few probe steps */
+    METRIC_CHART_CLASSES         /* "Active and dormant heads": a chart over steps shared by a
+                                    class-0 and a class-1 metric (runs whose data has classes) */
 } MetricChart;
 
 typedef struct {

@@ -189,6 +189,63 @@ int metrics_alpha_last(float *out, const float *attn, const uint8_t *allowed,
     return alpha_selected(out, attn, allowed, doc_ids, NULL, 0, SELECT_LAST, proxy, B, H, T);
 }
 
+void metrics_alpha_bos_by_class(float *out, int *n, const float *attn, const uint8_t *allowed,
+                                const int32_t *doc_ids, const int32_t *tokens,
+                                const uint8_t *query_class, int n_class, int bos_id, int proxy,
+                                int B, int H, int T)
+{
+    double *acc = xcalloc((size_t)n_class * H, sizeof(double));
+    for (int c = 0; c < n_class; c++) n[c] = 0;
+    for (int b = 0; b < B; b++) {
+        const int32_t *tok = tokens + (size_t)b * T;
+        const uint8_t *cls = query_class + (size_t)b * T;
+        for (int i = 0; i < T; i++) {
+            if (is_pad(doc_ids, b, T, i) || tok[i] == bos_id || cls[i] >= n_class) continue;
+            const uint8_t *m = allowed + ((size_t)b * T + i) * T;
+            int sees = 0;
+            for (int j = 0; j < T; j++) sees |= m[j] && tok[j] == bos_id;
+            if (!sees) continue;
+            n[cls[i]]++;
+            for (int h = 0; h < H; h++) {
+                const float *a = attn + (((size_t)b * H + h) * T + i) * T;
+                double on = 0, z = 0;
+                for (int j = 0; j < T; j++) {
+                    if (!m[j]) continue;
+                    z += a[j];
+                    if (tok[j] == bos_id) on += a[j];
+                }
+                if (proxy) on = z > 0 ? on / z : 0;
+                acc[(size_t)cls[i] * H + h] += on;
+            }
+        }
+    }
+    for (int c = 0; c < n_class; c++)
+        for (int h = 0; h < H; h++)
+            out[(size_t)c * H + h] = n[c] ? (float)(acc[(size_t)c * H + h] / n[c]) : 0;
+    free(acc);
+}
+
+void metrics_loss_by_class(float *loss, int *n, const float *logits, const int32_t *targets,
+                           const float *loss_mask, const uint8_t *query_class, int n_class,
+                           int B, int T, int V)
+{
+    double *acc = xcalloc((size_t)n_class, sizeof(double));
+    for (int c = 0; c < n_class; c++) n[c] = 0;
+    for (size_t r = 0; r < (size_t)B * T; r++) {
+        int c = query_class[r];
+        if (loss_mask[r] == 0.0f || c >= n_class) continue;
+        const float *z = logits + r * V;
+        /* log-sum-exp around the max, in double */
+        double mx = z[0], s = 0;
+        for (int v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
+        for (int v = 0; v < V; v++) s += exp((double)z[v] - mx);
+        acc[c] += mx + log(s) - (double)z[targets[r]];
+        n[c]++;
+    }
+    for (int c = 0; c < n_class; c++) loss[c] = n[c] ? (float)(acc[c] / n[c]) : 0;
+    free(acc);
+}
+
 void metrics_sink_mass(float *out, const float *sink_mass, const int32_t *doc_ids,
                        int B, int H, int T)
 {

@@ -56,6 +56,22 @@ int metrics_alpha_bos(float *out, const float *attn, const uint8_t *allowed,
 int metrics_alpha_last(float *out, const float *attn, const uint8_t *allowed,
                        const int32_t *doc_ids, int proxy, int B, int H, int T);
 
+/* Active/dormant attention on BOS (Guo et al. 2024): for each query class c < n_class, out
+ * (n_class, H) = mean over the non-PAD, non-BOS queries (b, i) with query_class[b,i] == c that see
+ * a BOS key of the attention they put on BOS keys (summed over allowed BOS keys, proxy as above),
+ * pooled over sequences; n (n_class) = how many queries counted (out is 0 where none did). */
+void metrics_alpha_bos_by_class(float *out, int *n, const float *attn, const uint8_t *allowed,
+                                const int32_t *doc_ids, const int32_t *tokens,
+                                const uint8_t *query_class, int n_class, int bos_id, int proxy,
+                                int B, int H, int T);
+
+/* Cross-entropy by query class: loss (n_class) = mean over positions with loss_mask != 0 and
+ * query_class == c of -log softmax(logits)[target]; n (n_class) = positions counted (loss 0
+ * where none). logits (B, T, V). */
+void metrics_loss_by_class(float *loss, int *n, const float *logits, const int32_t *targets,
+                           const float *loss_mask, const uint8_t *query_class, int n_class,
+                           int B, int T, int V);
+
 /* alpha_learned_sink: out (H) = mean of sink_mass[b,h,i] over all non-PAD queries (b, i). */
 void metrics_sink_mass(float *out, const float *sink_mass, const int32_t *doc_ids,
                        int B, int H, int T);

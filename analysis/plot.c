@@ -537,6 +537,21 @@ static void colorbar_draw(FILE *f, const PlotHeatmap *hm, double x, double top, 
     }
 }
 
+/* A small white triangle with a dark rim at the left edge of the first column whose x reaches
+ * the row's mark (an onset step), pointing into the row. */
+static void heat_marks(FILE *f, const PlotHeatmap *hm, const Frame *fr, double cw, double ch, int rows, int cols)
+{
+    for (int r = 0; r < rows; r++) {
+        double m = hm->row_marks[r];
+        if (isnan(m)) continue;
+        int c = 0;
+        while (c < cols - 1 && (hm->x ? hm->x[c] : c) < m) c++;
+        double x = fr->l + c * cw, y = fr->t + (r + 0.5) * ch, s = fmin(ch * 0.45, 6);
+        fprintf(f, "<path d=\"M%.1f %.1fl%.1f %.1fl%.1f %.1fz\" fill=\"#ffffff\" stroke=\"#b8515a\" stroke-width=\"1.2\">"
+                "<title>onset</title></path>\n", x, y - s, 1.6 * s, s, -1.6 * s, s);
+    }
+}
+
 static void heat_ticks(FILE *f, const PlotHeatmap *hm, const Frame *fr, double cw, double ch, int rows, int cols)
 {
     char lab[32];
@@ -629,6 +644,7 @@ int plot_heatmap(FILE *f, const PlotHeatmap *hm, const double *z, int rows, int 
     fputs("</g>\n", f);
     fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"%s\"/>\n",
             fr.l, fr.t, fr.r - fr.l, fr.b - fr.t, C_AXIS);
+    if (hm->row_marks) heat_marks(f, hm, &fr, cw, ch, rows, cols);
     heat_ticks(f, hm, &fr, cw, ch, rows, cols);
     if (hm->xlabel) text_at(f, (fr.l + fr.r) / 2, fr.b + 30, "middle", C_LABEL, 11, NULL, hm->xlabel);
     if (hm->ylabel) {

@@ -56,6 +56,8 @@ typedef struct {
     int colorbar;                   /* draw a colour bar with ticks on the right */
     const char *colorbar_label;
     int tooltips;                   /* one <rect><title> per cell (hover shows row, column, value) */
+    const double *row_marks;        /* per row an x value to mark with a triangle (an onset), in
+                                       the units of x (column index when x is NULL); NaN = none */
 } PlotHeatmap;
 
 typedef struct {

@@ -28,6 +28,7 @@ typedef struct ProbeScratch {
     float *dy, *jac_sq;                               /* Jacobian seeds and accumulators */
     float *maps;                                      /* (L, H, T, T) attention of sequence 0 */
     int *loc;                                         /* (L, H) sink location */
+    float *by_class;                                  /* (2, H) one layer's active/dormant */
 } ProbeScratch;
 
 static double now_seconds(void)
@@ -83,6 +84,8 @@ int probe_init(Probe *p, Transformer *m, const Dataset *ds, const ProbeConfig *c
     s->jac_sq = xcalloc((size_t)(Bj > 0 ? Bj : 1) * T, sizeof(float));
     s->maps = xcalloc((size_t)L * H * T * T, sizeof(float));
     s->loc = xcalloc((size_t)L * H, sizeof(int));
+    s->by_class = xcalloc((size_t)2 * H, sizeof(float));
+    for (int i = 0; i < p->B * T; i++) p->has_classes |= p->batch.query_class[i] != 0;
     p->alpha = xcalloc((size_t)L * H * T, sizeof(float));
     p->alpha0 = xcalloc((size_t)L * H, sizeof(float));
     p->value_norms = xcalloc((size_t)L * H * T, sizeof(float));
@@ -99,6 +102,7 @@ void probe_free(Probe *p)
         for (int i = 0; i < 4; i++) free(s->lt[i]);
         free(s->clean_hidden); free(s->delta); free(s->dy); free(s->jac_sq); free(s->maps);
         free(s->loc);
+        free(s->by_class);
         free(s);
     }
     free(p->alpha);
@@ -146,6 +150,31 @@ static void write_LH(JsonWriter *w, MetricId id, const float *x, int L, int H)
     jsonw_key_floats(w, metric_name(id), x, shape, 2);
 }
 
+/* Active/dormant heads (Guo et al. 2024): attention on BOS from class-1 queries (a trigger,
+ * whose target is a copy) vs class-0 queries, per head, and the probe loss by class. */
+static void class_metrics(Probe *p, Transformer *m, JsonWriter *w, int proxy)
+{
+    ProbeScratch *s = p->scratch;
+    const ForwardTrace *tr = &p->trace;
+    const Batch *bt = &p->batch;
+    int L = p->L, H = p->H, T = p->T, B = p->B, n[2];
+    float *active = s->lh[10], *dormant = s->lh[11];
+    for (int l = 0; l < L; l++) {
+        metrics_alpha_bos_by_class(s->by_class, n, tr->attn_probs[l], tr->allowed, bt->doc_ids,
+                                   bt->tokens, bt->query_class, 2, TOK_BOS, proxy, B, H, T);
+        if (!n[0] || !n[1]) return;   /* no BOS in the probe, or one class missing */
+        memcpy(dormant + l * H, s->by_class, (size_t)H * sizeof(float));
+        memcpy(active + l * H, s->by_class + H, (size_t)H * sizeof(float));
+    }
+    write_LH(w, METRIC_ALPHA_BOS_ACTIVE, active, L, H);
+    write_LH(w, METRIC_ALPHA_BOS_DORMANT, dormant, L, H);
+    float loss[2];
+    metrics_loss_by_class(loss, n, tr->logits->data, bt->targets, bt->loss_mask, bt->query_class,
+                          2, B, T, m->cfg.vocab_size);
+    if (n[0]) jsonw_key_number(w, metric_name(METRIC_LOSS_MARKOV), loss[0]);
+    if (n[1]) jsonw_key_number(w, metric_name(METRIC_LOSS_COPY), loss[1]);
+}
+
 static void light_metrics(Probe *p, Transformer *m, JsonWriter *w)
 {
     ProbeScratch *s = p->scratch;
@@ -154,7 +183,8 @@ static void light_metrics(Probe *p, Transformer *m, JsonWriter *w)
     const int32_t *doc = p->batch.doc_ids;
     /* rows that do not sum to one (sigmoid, scaled) are measured on the row-normalised proxy */
     int proxy = m->cfg.attention.normalizer == ATTN_SIGMOID ||
-                m->cfg.attention.normalizer == ATTN_SCALED;
+                m->cfg.attention.normalizer == ATTN_SCALED ||
+                m->cfg.attention.normalizer == ATTN_RELU;
     int *loc = s->loc;
     float *loc_alpha = s->lh[0], *vratio = s->lh[1], *kratio = s->lh[2], *cosq = s->lh[3];
     float *normprod = s->lh[4], *ent = s->lh[5], *ent_n = s->lh[6];
@@ -220,6 +250,7 @@ static void light_metrics(Probe *p, Transformer *m, JsonWriter *w)
     write_LH(w, METRIC_ENTROPY_NORM, ent_n, L, H);
     jsonw_key_floats(w, metric_name(METRIC_MASSIVE_RATIO), massive, &L, 1);
     jsonw_key_floats(w, metric_name(METRIC_MASSIVE_TOP_MEDIAN), top_median, &L, 1);
+    if (p->has_classes) class_metrics(p, m, w, proxy);
 }
 
 /* ---- the heavy metrics: at checkpoints and every probe.heavy_every steps ---- */

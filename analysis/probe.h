@@ -27,6 +27,7 @@ typedef struct {
     float sink_rate[3];
     double loss;              /* the model's loss on the probe set, last run */
     int loss_positions;       /* how many probe positions count in it (0: MLM probes) */
+    int has_classes;          /* the probe set has class-1 queries (Batch.query_class) */
     int alpha0_valid;         /* key 0 is seen by at least T/4 queries (else alpha0 is omitted) */
     double seconds;           /* time spent in probe_run so far */
     struct ProbeScratch *scratch;

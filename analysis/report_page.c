@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/metrics.h"
 #include "analysis/plot.h"
 #include "analysis/report_run.h"
 
@@ -425,6 +426,33 @@ static void write_sinks(FILE *f, const Run *run)
 
 /* ---------- heads: alpha0 heatmap, onset table, final alpha0 bars ---------- */
 
+/* Probe columns resampled onto an even step grid, so the heatmap's x axis is proportional to
+ * steps (probes at log-spaced checkpoints would otherwise stretch the start). Column c covers steps
+ * from x[c] and shows the latest probe at or before it. Returns the column count. */
+enum { HEAT_MAX_COLS = 600 };
+
+static int even_step_grid(double *x, int *src, const double *steps, int n)
+{
+    if (n < 2) {
+        if (n == 1) { x[0] = steps[0]; src[0] = 0; }
+        return n;
+    }
+    double gap = INFINITY, span = steps[n - 1] - steps[0];
+    for (int i = 1; i < n; i++)
+        if (steps[i] > steps[i - 1]) gap = fmin(gap, steps[i] - steps[i - 1]);
+    int cols = isfinite(gap) && gap > 0 ? (int)(span / gap + 0.5) + 1 : n;
+    if (cols > HEAT_MAX_COLS) cols = HEAT_MAX_COLS;
+    if (cols < n && cols < 2) cols = 2;
+    double w = span / (cols - 1);
+    int k = 0;
+    for (int c = 0; c < cols; c++) {
+        x[c] = steps[0] + c * w;
+        while (k + 1 < n && steps[k + 1] <= x[c] + 1e-9 * (w + 1)) k++;
+        src[c] = k;
+    }
+    return cols;
+}
+
 static void write_heads(FILE *f, const Run *run)
 {
     const ProbeTable *p = &run->pr;
@@ -434,32 +462,52 @@ static void write_heads(FILE *f, const Run *run)
         return;
     }
     int LH = p->L * p->H, nc = 0;
-    double *z = malloc((size_t)LH * p->n * sizeof *z), *x = malloc((size_t)p->n * sizeof *x);
+    double *steps = malloc((size_t)p->n * sizeof *steps), *x = malloc(HEAT_MAX_COLS * sizeof *x);
+    double *z = malloc((size_t)LH * HEAT_MAX_COLS * sizeof *z), *marks = malloc((size_t)LH * sizeof *marks);
+    int *rowof = malloc((size_t)p->n * sizeof *rowof), *src = malloc(HEAT_MAX_COLS * sizeof *src);
     char (*rl)[16] = malloc((size_t)LH * sizeof *rl), (*gl)[16] = malloc((size_t)p->L * sizeof *gl);
     const char **rows = malloc((size_t)LH * sizeof *rows), **groups = malloc((size_t)p->L * sizeof *groups);
-    if (!z || !x || !rl || !gl || !rows || !groups) goto out;
+    if (!steps || !x || !z || !marks || !rowof || !src || !rl || !gl || !rows || !groups) goto out;
+    double vmax = 0, base = NAN;
     for (int r = 0; r < p->n; r++) {
         const double *a = p->col[METRIC_ALPHA0] + (size_t)r * LH;
         if (isnan(a[0])) continue;
-        for (int i = 0; i < LH; i++) z[(size_t)i * p->n + nc] = a[i];
-        x[nc++] = p->step[r];
+        for (int i = 0; i < LH; i++) vmax = fmax(vmax, a[i]);
+        if (isfinite(p->col[METRIC_UNIFORM_ALPHA0][r])) base = p->col[METRIC_UNIFORM_ALPHA0][r];
+        rowof[nc] = r;
+        steps[nc++] = p->step[r];
     }
-    /* z was filled with row stride p->n; compact it to stride nc. */
-    for (int i = 0; i < LH; i++) memmove(z + (size_t)i * nc, z + (size_t)i * p->n, (size_t)nc * sizeof *z);
-    for (int i = 0; i < LH; i++) { snprintf(rl[i], 16, "h%d", i % p->H); rows[i] = rl[i]; }
+    int cols = even_step_grid(x, src, steps, nc);
+    for (int i = 0; i < LH; i++)
+        for (int c = 0; c < cols; c++)
+            z[(size_t)i * cols + c] = p->col[METRIC_ALPHA0][(size_t)rowof[src[c]] * LH + i];
+    /* colour from the uniform-attention baseline (nothing learned) to the run's largest alpha_0,
+     * so a head rising from 0.07 to 0.2 is visible; H_T/T when the probe did not log it */
+    if (!isfinite(base)) base = metrics_alpha0_uniform_causal(64);
+    if (vmax < base + 0.05) vmax = base + 0.05;
+    for (int i = 0; i < LH; i++) {
+        snprintf(rl[i], 16, "h%d", i % p->H);
+        rows[i] = rl[i];
+        marks[i] = run->onset && run->onset[i] >= 0 ? run->onset[i] : NAN;
+    }
     for (int l = 0; l < p->L; l++) { snprintf(gl[l], 16, "L%d", l); groups[l] = gl[l]; }
     report_fig_begin(f, NULL, metric_chart_title(METRIC_ALPHA0));
     int cell_h = LH <= 16 ? 18 : LH <= 48 ? 11 : LH <= 144 ? 6 : 3;
-    PlotHeatmap hm = { .width = 1240, .height = LH * cell_h + 50, .xlabel = "step", .vmin = 0, .vmax = 1,
+    PlotHeatmap hm = { .width = 1240, .height = LH * cell_h + 50, .xlabel = "step", .vmin = base, .vmax = vmax,
                        .cmap = PLOT_CMAP_VIRIDIS, .x = x, .row_labels = rows, .row_group = p->H,
                        .group_labels = groups, .colorbar = 1, .colorbar_label = "α₀",
-                       .tooltips = (long)LH * nc <= 40000 };
-    plot_heatmap(f, &hm, z, LH, nc);
-    report_fig_end(f, "One row per head, grouped by layer (L0 = first layer, at the top); one column per probe step. Colour is "
-               "α₀ on a fixed 0–1 scale, so rows can be compared. Read it left to right to see which heads become "
-               "sinks first and how the sink spreads through heads and layers. Hover a cell for its exact value.");
+                       .tooltips = (long)LH * cols <= 40000, .row_marks = marks };
+    plot_heatmap(f, &hm, z, LH, cols);
+    char cap[900];
+    snprintf(cap, sizeof cap, "One row per head, grouped by layer (L0 = first layer, at the top); the x axis is "
+             "proportional to steps, each column showing the latest probe at or before its step. Colour runs from "
+             "%.3f, the α₀ of uniform attention (nothing learned, darkest), to %.3f, this run's largest α₀ "
+             "(brightest); see the colour bar. White triangles mark each head's onset (α₀ above θ = %.2g from there "
+             "to the end). Hover a cell for its value.", base, vmax, run->onset_threshold);
+    report_fig_end(f, cap);
 out:
-    free(z); free(x); free(rl); free(gl); free(rows); free(groups);
+    free(steps); free(x); free(z); free(marks); free(rowof); free(src);
+    free(rl); free(gl); free(rows); free(groups);
     fputs("</section>\n", f);
 }
 
@@ -478,6 +526,10 @@ static void write_onset(FILE *f, const Run *run)
     const double *loc = r >= 0 && p->present[METRIC_SINK_LOCATION] ? p->col[METRIC_SINK_LOCATION] + (size_t)r * LH : NULL;
     const double *loc_a = r >= 0 && p->present[METRIC_SINK_LOCATION_ALPHA] ?
                           p->col[METRIC_SINK_LOCATION_ALPHA] + (size_t)r * LH : NULL;
+    const double *act = r >= 0 && p->present[METRIC_ALPHA_BOS_ACTIVE] ?
+                        p->col[METRIC_ALPHA_BOS_ACTIVE] + (size_t)r * LH : NULL;
+    const double *dor = r >= 0 && p->present[METRIC_ALPHA_BOS_DORMANT] ?
+                        p->col[METRIC_ALPHA_BOS_DORMANT] + (size_t)r * LH : NULL;
     fprintf(f, "<p class=\"lead\">The onset of a head is the first probe step from which its α₀ stays above θ = %.2g "
                "until the end of the run (a spike that falls back does not count). %s</p>\n",
             run->onset_threshold, run->onset_from_final ? "Read from the run's final summary (summary.json)." :
@@ -500,6 +552,8 @@ static void write_onset(FILE *f, const Run *run)
                 if (loc_a && isfinite(loc_a[i])) fprintf(f, " · α %.2f", loc_a[i]);
                 fputs("</span>", f);
             }
+            if (dor && act && isfinite(dor[i]) && isfinite(act[i]))
+                fprintf(f, "<span class=\"a\">BOS: dormant %.2f · active %.2f</span>", dor[i], act[i]);
             fputs("</td>", f);
         }
         fputs("</tr>\n", f);
@@ -551,6 +605,7 @@ static int write_page(FILE *f, const Run *run, char *err, size_t n_err)
     write_sinks(f, run);
     write_heads(f, run);
     write_onset(f, run);
+    report_write_classes(f, &run->pr);
     if (report_write_probe_sections(f, run, err, n_err)) return -1;
     report_write_mechanics(f, &run->pr);
     int n_probe_lines = run->pr.n;

@@ -14,13 +14,20 @@ static void write_probe_text(FILE *f, const ProbeFile *pf)
     const JsonValue *text = json_get(pf->doc.root, "text");
     if (!text || text->type != JSON_STRING) return;
     fputs("<pre class=\"probe\">", f);
-    /* Highlight key 0: the first UTF-8 character of the decoded text. */
+    /* Highlight key 0, the whole token as decoded: a special ("<bos>"), an escaped byte ("\\x07")
+     * or one UTF-8 character. */
     const char *s = text->str;
+    const JsonValue *t0 = json_at(json_get(pf->doc.root, "tokens"), 0);
     int first = s[0] ? 1 : 0;
-    while (first && (s[first] & 0xc0) == 0x80) first++;
+    if (t0 && t0->type == JSON_NUMBER && t0->number >= 256 && s[0] == '<' && strchr(s, '>'))
+        first = (int)(strchr(s, '>') - s) + 1;
+    else if (s[0] == '\\' && s[1] == 'x' && s[2] && s[3])
+        first = 4;
+    else
+        while (first && (s[first] & 0xc0) == 0x80) first++;
     if (first) {
-        char head[8] = { 0 };
-        memcpy(head, s, (size_t)(first < 7 ? first : 7));
+        char head[32] = { 0 };
+        memcpy(head, s, (size_t)(first < 31 ? first : 31));
         fputs("<mark title=\"key 0\">", f);
         report_esc(f, head);
         fputs("</mark>", f);
@@ -44,12 +51,16 @@ static void cbar_legend(FILE *f)
     fputs("</div></div><span>(square-root scale; light grey = masked)</span></div>\n", f);
 }
 
+/* Attention maps show every layer up to this many heads in all, else the first and last layer. */
+#define MAPS_EVERY_LAYER_MAX 32
+
 static int write_maps_for(FILE *f, const ProbeFile *pf, int causal, double *buf, char *err, size_t n_err)
 {
-    int layers[2] = { 0, pf->L - 1 }, n_layers = pf->L > 1 ? 2 : 1;
+    /* every layer when the maps stay few, else the first and the last */
+    int every = pf->L * pf->H <= MAPS_EVERY_LAYER_MAX, n_layers = every ? pf->L : pf->L > 1 ? 2 : 1;
     fprintf(f, "<div class=\"ckpt\"><h4>step %d</h4><div class=\"maps\">\n", pf->step);
     for (int li = 0; li < n_layers; li++) {
-        int l = layers[li];
+        int l = every ? li : li == 0 ? 0 : pf->L - 1;
         for (int h = 0; h < pf->H; h++) {
             if (report_probe_block(buf, pf, "attn", l, h, 1)) {
                 snprintf(err, n_err, "%s: attn[%d][%d]: expected a %d x %d matrix (attn: [[T x T per head] per layer])",
@@ -156,9 +167,10 @@ int report_write_probe_sections(FILE *f, const Run *run, char *err, size_t n_err
     for (int i = 0; i < n_pick && !rc; i++) {
         if (report_load_probe_file(&pf, run->dir, run->probe_steps[pick[i]], err, n_err)) return -1;
         if (i == 0) {
-            fputs("<p class=\"lead\">Attention of probe sequence 0 in the first and the last layer, every head, at the first, "
-                  "middle and last checkpoint (rows: queries, columns: keys). A bright first column is a sink on key 0. "
-                  "The sequence (key 0 highlighted):</p>\n", f);
+            fprintf(f, "<p class=\"lead\">Attention of probe sequence 0 in %s, every head, at the first, "
+                    "middle and last checkpoint (rows: queries, columns: keys). A bright first column is a sink on key 0. "
+                    "The sequence (key 0 highlighted):</p>\n",
+                    pf.L * pf.H <= MAPS_EVERY_LAYER_MAX ? "every layer" : "the first and the last layer");
             write_probe_text(f, &pf);
             cbar_legend(f);
         }

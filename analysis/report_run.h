@@ -80,6 +80,9 @@ void report_fig_begin(FILE *f, const char *cls, const char *title);
 /* Captions are trusted text written in the report's sources (may hold markup). */
 void report_fig_end(FILE *f, const char *caption);
 
+/* report_classes.c: the active/dormant section (nothing when the probe logged no classes). */
+void report_write_classes(FILE *f, const ProbeTable *p);
+
 /* report_probe_html.c: the attention-map, position and mechanics sections. */
 int report_write_probe_sections(FILE *f, const Run *run, char *err, size_t n_err);
 void report_write_mechanics(FILE *f, const ProbeTable *p);

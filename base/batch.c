@@ -20,6 +20,7 @@ void batch_alloc(Batch *b, int B, int T)
     b->doc_ids = xcalloc(n, sizeof *b->doc_ids);
     b->loss_mask = xcalloc(n, sizeof *b->loss_mask);
     b->prefix_len = xcalloc((size_t)B, sizeof *b->prefix_len);
+    b->query_class = xcalloc(n, sizeof *b->query_class);
 }
 
 void batch_free(Batch *b)
@@ -30,5 +31,6 @@ void batch_free(Batch *b)
     free(b->doc_ids);
     free(b->loss_mask);
     free(b->prefix_len);
+    free(b->query_class);
     memset(b, 0, sizeof *b);
 }

@@ -15,6 +15,10 @@ typedef struct {
     int32_t *doc_ids;     /* (B, T) document index within the sequence; -1 marks PAD */
     float *loss_mask;     /* (B, T) 1 where the position counts in the loss */
     int32_t *prefix_len;  /* (B) bidirectional prefix length (prefix-LM); 0 otherwise */
+    uint8_t *query_class; /* (B, T) what predicting targets[i] asks of position i, for metrics
+                             split by query: 0 = ordinary (e.g. a Markov step), 1 = the target
+                             is recalled from context (e.g. bigram_backcopy's copy after a
+                             trigger); tasks without classes leave every position 0 */
 } Batch;
 
 /* Buffers for B x T, owned by the batch (allocated once, outside the step loop). */

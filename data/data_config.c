@@ -1,6 +1,7 @@
 /* data_config.c: the data layer's config keys, defaults and rules (data_config.h). */
 #include "data/data_config.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,7 +10,12 @@
 
 const char *const CORPUS_NAMES[] = {
     [CORPUS_FORTUNES] = "fortunes", [CORPUS_BROWN] = "brown", [CORPUS_SYNTHETIC] = "synthetic",
-    [CORPUS_FILES] = "files", NULL,
+    [CORPUS_FILES] = "files", [CORPUS_BIGRAM_BACKCOPY] = "bigram_backcopy", NULL,
+};
+/* data.bb.source: the text corpora (the list stops before bigram_backcopy). */
+static const char *const BB_SOURCE_NAMES[] = {
+    [CORPUS_FORTUNES] = "fortunes", [CORPUS_BROWN] = "brown", [CORPUS_SYNTHETIC] = "synthetic",
+    [CORPUS_FILES] = "files", [CORPUS_BIGRAM_BACKCOPY] = NULL,
 };
 const char *const SEPARATOR_NAMES[] = {
     [SEP_LINE] = "line", [SEP_BLANK_LINE] = "blank_line", [SEP_PERCENT_LINE] = "percent_line",
@@ -104,6 +110,61 @@ static void format_prefix(char *out, size_t n, const void *section)
         snprintf(out, n, "{min: %d, max: %d}", dc->prefix_min, dc->prefix_max);
 }
 
+/* data.bb.triggers: a list of bytes, as ids 0..255 or one-character strings ("e", " "). */
+static int parse_one_trigger(KeyCtx *x, const char *key, yaml_node_t *e, int32_t *out)
+{
+    const char *s = key_scalar(e);
+    int quoted = s && e->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
+    if (s && (quoted || !isdigit((unsigned char)s[0])) && e->data.scalar.length == 1) {
+        *out = (unsigned char)s[0];
+        return 0;
+    }
+    int id;
+    if (key_parse_int(x, key, e, 0, 255, 0, &id)) return -1;
+    *out = id;
+    return 0;
+}
+
+static int parse_bb_triggers(KeyCtx *x, const KeyDef *d, yaml_node_t *v, void *section)
+{
+    DataConfig *dc = section;
+    char buf[256], key[64];
+    int32_t t[DATA_BB_MAX_TRIGGERS];
+    int n = 0;
+    if (!key_is_null(v)) {
+        if (v->type != YAML_SEQUENCE_NODE) {
+            key_error(x, v, d->key, "expected a list of bytes such as [\" \", \"e\", 116] or [], "
+                      "got %s", key_shown(v, buf, sizeof buf));
+            return -1;
+        }
+        yaml_node_t *items[DATA_BB_MAX_TRIGGERS];
+        n = key_list(x, d->key, v, items, DATA_BB_MAX_TRIGGERS, "triggers");
+        if (n < 0) return -1;
+        for (int i = 0; i < n; i++) {
+            snprintf(key, sizeof key, "%s[%d]", d->key, i);
+            if (parse_one_trigger(x, key, items[i], &t[i])) return -1;
+            for (int j = 0; j < i; j++)
+                if (t[i] == t[j]) {
+                    key_error(x, items[i], key, "byte %d is listed twice", (int)t[i]);
+                    return -1;
+                }
+        }
+    }
+    dc->bb_n_explicit = n;
+    memset(dc->bb_triggers, 0, sizeof dc->bb_triggers);
+    memcpy(dc->bb_triggers, t, (size_t)n * sizeof t[0]);
+    return 0;
+}
+
+static void format_bb_triggers(char *out, size_t n, const void *section)
+{
+    const DataConfig *dc = section;
+    size_t k = (size_t)snprintf(out, n, "[");
+    for (int i = 0; i < dc->bb_n_explicit && k < n; i++)
+        k += (size_t)snprintf(out + k, n - k, "%s%d", i ? ", " : "", (int)dc->bb_triggers[i]);
+    if (k < n) snprintf(out + k, n - k, "]");
+}
+
 /* ---------------------------------------------------------------- the table */
 
 #define D DataConfig
@@ -147,6 +208,15 @@ static const KeyDef ROWS[] = {
               "bidirectional: share of tokens masked for the MLM loss"),
     KEY_INT(D, "data.synthetic_docs", synthetic_docs, 1, KEY_BIG, "corpus synthetic: documents"),
     KEY_U64(D, "data.synthetic_seed", synthetic_seed, "corpus synthetic: generator seed"),
+    KEY_ENUM(D, "data.bb.source", bb_source, BB_SOURCE_NAMES,
+             "corpus bigram_backcopy: the text whose byte bigrams give the Markov chain (read with "
+             "data.paths and data.separator like data.corpus)"),
+    KEY_INT(D, "data.bb.n_triggers", bb_n_triggers, 1, 255,
+            "corpus bigram_backcopy: the k most frequent source bytes are triggers (when "
+            "data.bb.triggers is [])"),
+    KEY_SPECIAL("data.bb.triggers", 0, parse_bb_triggers, format_bb_triggers, "list of bytes",
+                "corpus bigram_backcopy: explicit trigger bytes, as ids 0..255 or one-character "
+                "strings (at most 16); [] = the data.bb.n_triggers most frequent"),
 };
 #undef D
 const KeyTable DATA_KEYS = KEY_TABLE(ROWS);
@@ -166,7 +236,15 @@ void data_config_defaults(DataConfig *d)
     d->fixed_token_id = -1;
     d->mlm_prob = 0.15f;
     d->synthetic_docs = 2000;
+    d->bb_source = CORPUS_FORTUNES;
+    d->bb_n_triggers = 3;
     d->kind = MODEL_CAUSAL;
+}
+
+void data_config_resolve(DataConfig *d)
+{
+    /* bigram_backcopy sequences always start with BOS (Guo et al.); probes follow data.bos */
+    if (d->corpus == CORPUS_BIGRAM_BACKCOPY) d->bos = BOS_WINDOW_START;
 }
 
 int data_vocab_size(const DataConfig *d)
@@ -201,8 +279,15 @@ int data_config_check(const DataConfig *d, int vocab_size, char *msg, size_t n)
     if (d->randomize_first >= T)
         BAD("data.first_tokens.randomize (%d) must be smaller than data.seq_len (%d)",
             d->randomize_first, T);
-    if (d->corpus == CORPUS_FILES && d->n_paths == 0)
+    int reads_files = d->corpus == CORPUS_FILES ||
+                      (d->corpus == CORPUS_BIGRAM_BACKCOPY && d->bb_source == CORPUS_FILES);
+    if (reads_files && d->n_paths == 0)
         BAD("data.paths: corpus files needs at least one path");
+    if (d->corpus == CORPUS_BIGRAM_BACKCOPY && d->kind != MODEL_CAUSAL)
+        BAD("data.corpus: bigram_backcopy is a next-token task; expected model.kind causal, got %s",
+            MODEL_KIND_NAMES[d->kind]);
+    if (d->bb_n_explicit < 0 || d->bb_n_explicit > DATA_BB_MAX_TRIGGERS)
+        BAD("data.bb.triggers: %d triggers (at most %d)", d->bb_n_explicit, DATA_BB_MAX_TRIGGERS);
     if (d->n_paths < 0 || d->n_paths > DATA_MAX_PATHS)
         BAD("data.paths: %d paths (at most %d)", d->n_paths, DATA_MAX_PATHS);
 #undef BAD

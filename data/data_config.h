@@ -9,7 +9,7 @@
 #include "base/keys.h"
 #include "base/model_kind.h"
 
-typedef enum { CORPUS_FORTUNES, CORPUS_BROWN, CORPUS_SYNTHETIC, CORPUS_FILES } CorpusKind;
+typedef enum { CORPUS_FORTUNES, CORPUS_BROWN, CORPUS_SYNTHETIC, CORPUS_FILES, CORPUS_BIGRAM_BACKCOPY } CorpusKind;
 typedef enum { SEP_LINE, SEP_BLANK_LINE, SEP_PERCENT_LINE, SEP_FILE } Separator;
 typedef enum { PACK_CONCAT, PACK_PAD } PackMode;
 typedef enum { BOS_NONE, BOS_WINDOW_START, BOS_DOC_START, BOS_BOTH } BosMode;
@@ -22,6 +22,7 @@ extern const char *const BOS_MODE_NAMES[];
 extern const char *const LONG_DOCS_NAMES[];
 
 #define DATA_MAX_PATHS 16
+#define DATA_BB_MAX_TRIGGERS 16
 typedef struct {
     CorpusKind corpus;
     int n_paths;
@@ -41,6 +42,10 @@ typedef struct {
     float mlm_prob;                    /* 0.15 */
     int synthetic_docs;                /* synthetic corpus size (documents) */
     uint64_t synthetic_seed;
+    CorpusKind bb_source;              /* bigram_backcopy: the corpus the chain is estimated from */
+    int bb_n_triggers;                 /* bigram_backcopy: the k most frequent bytes trigger (3) */
+    int bb_n_explicit;                 /* bigram_backcopy: explicit triggers given (0 = top k) */
+    int32_t bb_triggers[DATA_BB_MAX_TRIGGERS];
     ModelKind kind;                    /* copied from model.kind: decides targets/loss mask */
 } DataConfig;
 
@@ -48,6 +53,8 @@ typedef struct {
 extern const KeyTable DATA_KEYS;
 
 void data_config_defaults(DataConfig *d);
+/* Fills the values a corpus fixes: bigram_backcopy puts BOS at every window start. */
+void data_config_resolve(DataConfig *d);
 /* The vocabulary the pipeline emits (the byte tokenizer's ids): model.vocab_size's auto value
  * and its lower bound. */
 int data_vocab_size(const DataConfig *d);

@@ -210,11 +210,30 @@ static int split_docs(Dataset *ds, char *err, size_t n_err)
     return 0;
 }
 
+/* bigram_backcopy: the source corpus and the chain estimated from it; no splits. */
+static Dataset *open_bigram_backcopy(Dataset *ds, char *err, size_t n_err)
+{
+    DataConfig src = ds->cfg;
+    src.corpus = ds->cfg.bb_source;
+    if (src.corpus == CORPUS_BIGRAM_BACKCOPY) {
+        snprintf(err, n_err, "data.bb.source: expected a text corpus (fortunes, brown, synthetic, files)");
+        dataset_free(ds);
+        return NULL;
+    }
+    ds->bb = xcalloc(1, sizeof *ds->bb);
+    if (corpus_load(&ds->corpus, &src, err, n_err) || bb_build(ds->bb, &ds->corpus, &ds->cfg, err, n_err)) {
+        dataset_free(ds);
+        return NULL;
+    }
+    return ds;
+}
+
 Dataset *dataset_open(const DataConfig *cfg, char *err, size_t n_err)
 {
     if (check_knobs(cfg, err, n_err)) return NULL;
     Dataset *ds = xcalloc(1, sizeof *ds);
     ds->cfg = *cfg;
+    if (cfg->corpus == CORPUS_BIGRAM_BACKCOPY) return open_bigram_backcopy(ds, err, n_err);
     if (corpus_load(&ds->corpus, cfg, err, n_err) || split_docs(ds, err, n_err)) {
         dataset_free(ds);
         return NULL;
@@ -240,6 +259,8 @@ void dataset_free(Dataset *ds)
         free(ds->split[s].doc_start);
         free(ds->split[s].pieces);
     }
+    if (ds->bb) bb_free(ds->bb);
+    free(ds->bb);
     corpus_free(&ds->corpus);
     free(ds);
 }
@@ -412,9 +433,29 @@ static Row row_at(const Batch *b, int i)
     return r;
 }
 
+/* bigram_backcopy rows: sequence k of the split's stream, every position in the loss. */
+static void bb_row(const Dataset *ds, uint64_t stream, uint64_t k, int bos, Batch *out, int b)
+{
+    Row r = row_at(out, b);
+    int T = out->T;
+    bb_fill_row(ds->bb, rng_derive(stream, k), bos, T, r.tok, r.tgt, out->query_class + (size_t)b * T);
+    for (int i = 0; i < T; i++) {
+        r.pos[i] = i;
+        r.doc[i] = 0;
+        r.lm[i] = 1.0f;
+    }
+    out->prefix_len[b] = 0;
+}
+
 void dataset_batch(const Dataset *ds, DataSplit split, uint64_t seed, int64_t step, Batch *out)
 {
     const DataConfig *c = &ds->cfg;
+    if (ds->bb) {
+        uint64_t stream = rng_derive(seed, 0xbb000000ULL + (uint64_t)split);
+        for (int b = 0; b < out->B; b++) bb_row(ds, stream, (uint64_t)step * (uint64_t)out->B + (uint64_t)b, 1, out, b);
+        return;
+    }
+    memset(out->query_class, 0, (size_t)out->B * (size_t)out->T);
     const DataSplitData *s = &ds->split[split];
     int T = out->T;
     uint64_t base = rng_derive(seed, 0xda7a0000ULL + (uint64_t)split);
@@ -497,6 +538,13 @@ int dataset_probe_set(const Dataset *ds, int n_seq, int T, int bos, Batch *out)
 {
     const DataConfig *c = &ds->cfg;
     if (n_seq > out->B || T != out->T || T < (is_bidir(c) ? 3 : 2)) return -1;
+    if (ds->bb) {
+        /* a stream of its own, held out from training and validation by its key */
+        uint64_t stream = rng_derive(c->split_seed, 0xbb0be5e7ULL);
+        for (int b = 0; b < n_seq; b++) bb_row(ds, stream, (uint64_t)b, bos, out, b);
+        return 0;
+    }
+    memset(out->query_class, 0, (size_t)out->B * (size_t)out->T);
     int64_t n_docs = ds->split[DATA_VAL].info.n_docs;
     if (n_docs < 1) return -1;
     for (int b = 0; b < n_seq; b++) {
@@ -540,6 +588,10 @@ const DataSplitInfo *dataset_info(const Dataset *ds, DataSplit split) { return &
 
 void dataset_describe(const Dataset *ds, char *out, size_t cap)
 {
+    if (ds->bb) {
+        bb_describe(ds->bb, ds->corpus.desc, out, cap);
+        return;
+    }
     const DataSplitInfo *t = &ds->split[DATA_TRAIN].info, *v = &ds->split[DATA_VAL].info;
     snprintf(out, cap, "%s; train %lld docs %lld tokens (%lld sequences/epoch), validation %lld docs %lld tokens",
              ds->corpus.desc, (long long)t->n_docs, (long long)t->n_tokens, (long long)t->n_units,

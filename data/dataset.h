@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "base/batch.h"
+#include "data/bigram_backcopy.h"
 #include "data/corpus.h"
 #include "data/data_config.h"
 
@@ -38,6 +39,8 @@ typedef struct {
     DataConfig cfg;
     Corpus corpus;
     DataSplitData split[2];
+    BigramBackcopy *bb;   /* corpus bigram_backcopy: the generator (corpus = its source); splits
+                             stay empty, batches come from infinite keyed streams */
 } Dataset;
 
 /* Loads, splits and packs. NULL on bad input with err naming the file (and line) and what was

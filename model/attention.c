@@ -217,6 +217,25 @@ static void rows_find_range(int *lo, int *hi, const uint8_t *allowed, int B, int
     }
 }
 
+/* ReLU attention: p[j] = relu(s[j]) / n over allowed j, n = allowed keys (+ the sink key); s[j]
+ * becomes the slope 1/n where s[j] > 0, else 0 (what backward needs, as for sigmoid). */
+static void relu_row(float *p, RowExtra *ex, float *s, const uint8_t *al, int lo, int hi,
+                     int has_key, float sk)
+{
+    int n = has_key;
+    for (int j = lo; j <= hi; j++) n += al[j] != 0;
+    float inv = n > 0 ? 1.0f / (float)n : 0.0f;
+    for (int j = lo; j <= hi; j++) {
+        int on = al[j] && s[j] > 0.0f;
+        p[j] = on ? s[j] * inv : 0.0f;
+        s[j] = on ? inv : 0.0f;
+    }
+    if (has_key) {
+        ex->key = sk > 0.0f ? sk * inv : 0.0f;
+        ex->slope_key = sk > 0.0f ? inv : 0.0f;
+    }
+}
+
 /* Weights of query i in block (b, h): p[j] for j in [lo, hi] (0 where not allowed) and the extra
  * terms in ex. qi (D) is the query, sc->KT the block's keys. On return s[j] holds the scores for
  * the softmax family and sigmoid'(score) (0 where not allowed) for the sigmoid forms, which is
@@ -260,6 +279,10 @@ static void row_weights(float *p, RowExtra *ex, float *s, const AttnCtx *c, cons
         ex->key *= f;
         ex->logit *= f;
         ex->fixed *= f;
+        return;
+    }
+    if (c->norm == ATTN_RELU) {
+        relu_row(p, ex, s, al, lo, hi, has_key, sk);
         return;
     }
     float b0 = c->sig_bias;
@@ -345,8 +368,9 @@ static void row_backward(float *p, float *dp, float *dsk, float *dsv, float *dlo
         for (int j = lo; j <= hi; j++) dp[j] = p[j] * (dp[j] - r);
         ds_key = ex.key * (dp_key - r);
         ds_logit = ex.logit * (0.0f - r);
-    } else if (c->norm == ATTN_SIGMOID) {
-        /* p_u = sigmoid(s_u + b): dS_u = dP_u sigmoid'(s_u + b); s[] holds the slopes. */
+    } else if (c->norm == ATTN_SIGMOID || c->norm == ATTN_RELU) {
+        /* p_u = sigmoid(s_u + b): dS_u = dP_u sigmoid'(s_u + b); relu: p_u = relu(s_u) / n,
+         * dS_u = dP_u [s_u > 0] / n; s[] holds the slopes. */
         for (int j = lo; j <= hi; j++) dp[j] = dp[j] * s[j];
         ds_key = dp_key * ex.slope_key;
     } else {
@@ -470,7 +494,7 @@ static void attention_backward(Node *n)
 
 const char *const NORMALIZER_NAMES[] = {
     [ATTN_SOFTMAX] = "softmax", [ATTN_SOFTMAX1] = "softmax1", [ATTN_SCALED] = "scaled",
-    [ATTN_SIGMOID] = "sigmoid", [ATTN_SIGMOID_NORM] = "sigmoid_norm", NULL,
+    [ATTN_SIGMOID] = "sigmoid", [ATTN_SIGMOID_NORM] = "sigmoid_norm", [ATTN_RELU] = "relu", NULL,
 };
 const char *const SINK_NAMES[] = {
     [SINK_NONE] = "none", [SINK_LOGIT] = "logit", [SINK_K_BIAS] = "k_bias",
@@ -482,15 +506,18 @@ const char *const GATE_NAMES[] = {
 
 int attention_spec_check(const AttentionSpec *s, char *msg, size_t n)
 {
-    if ((int)s->normalizer < 0 || s->normalizer > ATTN_SIGMOID_NORM || (int)s->sink < 0 ||
+    if ((int)s->normalizer < 0 || s->normalizer > ATTN_RELU || (int)s->sink < 0 ||
         s->sink > SINK_TOKEN || (int)s->gate < 0 || s->gate > GATE_HEADWISE) {
         snprintf(msg, n, "model.attention: unknown normalizer, sink or gate value");
         return -1;
     }
-    /* sigmoid_norm takes the logit as a virtual key in its row sum; plain sigmoid has no sum. */
-    if (s->sink == SINK_LOGIT && s->normalizer == ATTN_SIGMOID) {
+    /* sigmoid_norm takes the logit as a virtual key in its row sum; plain sigmoid and relu
+     * (relu(s) / allowed keys) have no sum to join. */
+    if (s->sink == SINK_LOGIT && (s->normalizer == ATTN_SIGMOID || s->normalizer == ATTN_RELU)) {
         snprintf(msg, n, "model.attention.sink: logit adds a term to the row's denominator, "
-                 "which normalizer sigmoid does not have; use sigmoid_norm, k_bias or kv_bias");
+                 "which normalizer %s does not have; use %sk_bias or kv_bias",
+                 NORMALIZER_NAMES[s->normalizer],
+                 s->normalizer == ATTN_SIGMOID ? "sigmoid_norm, " : "");
         return -1;
     }
     if (!(s->scale > 0.0f) || !isfinite(s->scale)) {
@@ -529,8 +556,10 @@ static void attention_check(const Tensor *q, const Tensor *k, const Tensor *v, i
              a->sink_logit ? a->sink_logit->size : 0, n_head);
     char msg[256];
     SL_CHECK(attention_spec_check(a->spec, msg, sizeof msg) == 0, "op_attention: %s", msg);
-    SL_CHECK(!(a->sink_logit && a->spec->normalizer == ATTN_SIGMOID),
-             "op_attention: a sink logit has no effect without a denominator (normalizer sigmoid)");
+    SL_CHECK(!(a->sink_logit && (a->spec->normalizer == ATTN_SIGMOID ||
+                                 a->spec->normalizer == ATTN_RELU)),
+             "op_attention: a sink logit has no effect without a denominator (normalizer %s)",
+             NORMALIZER_NAMES[a->spec->normalizer]);
 }
 
 Tensor *op_attention(Graph *g, Tensor *q, Tensor *k, Tensor *v, int n_head,

@@ -6,7 +6,7 @@
 
 #include "model/autograd.h"
 
-typedef enum { ATTN_SOFTMAX, ATTN_SOFTMAX1, ATTN_SCALED, ATTN_SIGMOID, ATTN_SIGMOID_NORM } Normalizer;
+typedef enum { ATTN_SOFTMAX, ATTN_SOFTMAX1, ATTN_SCALED, ATTN_SIGMOID, ATTN_SIGMOID_NORM, ATTN_RELU } Normalizer;
 typedef enum { SINK_NONE, SINK_LOGIT, SINK_K_BIAS, SINK_KV_BIAS, SINK_TOKEN } SinkKind;
 typedef enum { GATE_NONE, GATE_ELEMENTWISE, GATE_HEADWISE } GateKind;
 /* Config names, indexed by the enums above (NULL-terminated). */
@@ -36,6 +36,9 @@ typedef struct {
  *    mass sums to scale;
  *  - sigmoid_norm treats sink_logit as a virtual key of score b_h: sigmoid(b_h + sigmoid_bias)
  *    joins the row sum; plain sigmoid with a sink_logit is an error (no denominator to join);
+ *  - relu (Guo et al. 2024): A = relu(s) / n_i per allowed key, n_i = the keys the mask allows
+ *    query i (plus 1 for a sink key, which gets relu(s_key) / n_i); rows do not sum to one; a
+ *    sink_logit is an error (no denominator), and the kink's derivative at s = 0 is taken as 0;
  *  - sink_k / sink_v / sink_logit only need H*D (resp. H) elements, any shape, so the sink
  *    token's per-layer (1, H*D) key and value can be passed directly; they are shared by the
  *    batch and their gradients are reduced over b in a fixed order;
@@ -56,8 +59,8 @@ typedef struct {
     float *keep_sink_mass;
 } AttentionArgs;
 
-/* The kernel's own rules on a spec (a sink logit needs a denominator, so not plain sigmoid;
- * scale > 0; a finite sigmoid bias): 0, or -1 with the reason in msg. Config validation and
+/* The kernel's own rules on a spec (a sink logit needs a denominator, so not plain sigmoid or
+ * relu; scale > 0; a finite sigmoid bias): 0, or -1 with the reason in msg. Config validation and
  * the kernel both call it, so a combination cannot be accepted by one and refused by the other. */
 int attention_spec_check(const AttentionSpec *spec, char *msg, size_t n);
 

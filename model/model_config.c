@@ -13,6 +13,8 @@ const char *const NORM_KIND_NAMES[] = {[NORM_LAYERNORM] = "layernorm", [NORM_RMS
                                        NULL};
 const char *const MLP_KIND_NAMES[] = {[MLP_GELU] = "gelu", [MLP_RELU] = "relu",
                                       [MLP_SWIGLU] = "swiglu", NULL};
+const char *const INIT_SCHEME_NAMES[] = {[INIT_SCHEME_GPT2] = "gpt2",
+                                         [INIT_SCHEME_TORCH] = "torch", NULL};
 /* norm_pre is a flag whose config names read as a choice. */
 static const char *const NORM_POSITION_NAMES[] = {"post", "pre", NULL};
 
@@ -20,6 +22,7 @@ static const char *const NORM_POSITION_NAMES[] = {"post", "pre", NULL};
 _Static_assert(sizeof(ModelKind) == sizeof(int), "enum size");
 _Static_assert(sizeof(Normalizer) == sizeof(int), "enum size");
 _Static_assert(sizeof(PosEncoding) == sizeof(int), "enum size");
+_Static_assert(sizeof(InitScheme) == sizeof(int), "enum size");
 
 /* ---------------------------------------------------------------- model.mask.edits */
 
@@ -118,9 +121,14 @@ static const KeyDef ROWS[] = {
     KEY_FLOAT(M, "model.init_std", init_std, 0, INFINITY, KEY_LO_OPEN,
               "std of the normal initialisation (residual projections get init_std / "
               "sqrt(2 n_layer))"),
+    KEY_ENUM(M, "model.init", init, INIT_SCHEME_NAMES,
+             "initialisation: gpt2 (normal init_std; residual projections init_std / sqrt(2 "
+             "n_layer)) or torch (PyTorch nn defaults: Linear weight and bias U(-1/sqrt(fan_in), "
+             "1/sqrt(fan_in)), embeddings N(0, 1), norms 1 and 0)"),
     KEY_ENUM(M, "model.attention.normalizer", attention.normalizer, NORMALIZER_NAMES,
              "how scores become weights: softmax, softmax1 (+1 in the denominator), scaled "
-             "(softmax times `scale`), sigmoid (unnormalised), sigmoid_norm (sigmoid / row sum)"),
+             "(softmax times `scale`), sigmoid (unnormalised), sigmoid_norm (sigmoid / row sum), "
+             "relu (relu(s) / allowed keys, Guo et al. 2024)"),
     KEY_FLOAT(M, "model.attention.scale", attention.scale, 0, INFINITY, KEY_LO_OPEN,
               "normalizer scaled: rows sum to this (must stay 1 for other normalizers)"),
     {"model.attention.sigmoid_bias", KT_FLOAT, KEY_OFF(M, attention.sigmoid_bias), -INFINITY,
@@ -160,6 +168,7 @@ void model_config_defaults(ModelConfig *m)
     m->bias = 1;
     m->tie_embeddings = 1;
     m->init_std = 0.02f;
+    m->init = INIT_SCHEME_GPT2;
     m->attention.normalizer = ATTN_SOFTMAX;
     m->attention.scale = 1.0f;
     m->attention.sigmoid_bias = NAN;       /* auto */

@@ -14,10 +14,13 @@
 typedef enum { POS_NONE, POS_LEARNED, POS_SINUSOIDAL, POS_ROPE, POS_ALIBI } PosEncoding;
 typedef enum { NORM_LAYERNORM, NORM_RMSNORM } NormKind;
 typedef enum { MLP_GELU, MLP_RELU, MLP_SWIGLU } MlpKind;
+/* How the parameters are drawn (transformer.c init_rule; transformer.h states both schemes). */
+typedef enum { INIT_SCHEME_GPT2, INIT_SCHEME_TORCH } InitScheme;
 /* Config names, indexed by the enums above (NULL-terminated). */
 extern const char *const POS_ENCODING_NAMES[];
 extern const char *const NORM_KIND_NAMES[];
 extern const char *const MLP_KIND_NAMES[];
+extern const char *const INIT_SCHEME_NAMES[];
 
 typedef struct {
     ModelKind kind;
@@ -30,6 +33,7 @@ typedef struct {
     int bias;                  /* biases in linear layers and layernorm */
     int tie_embeddings;
     float init_std;            /* 0.02 */
+    InitScheme init;           /* gpt2 (default) or torch: PyTorch nn defaults */
     AttentionSpec attention;
     MaskSpec mask;
 } ModelConfig;

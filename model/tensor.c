@@ -212,6 +212,9 @@ void params_init_values(ParamBlock *pb, uint64_t seed)
         case INIT_ZEROS: memset(x, 0, p->t.size * sizeof(float)); break;
         case INIT_ONES: for (size_t j = 0; j < p->t.size; j++) x[j] = 1.0f; break;
         case INIT_NORMAL: for (size_t j = 0; j < p->t.size; j++) x[j] = s * rng_normal(&rng); break;
+        case INIT_UNIFORM:
+            for (size_t j = 0; j < p->t.size; j++) x[j] = s * (2.0f * rng_uniform(&rng) - 1.0f);
+            break;
         }
     }
 }

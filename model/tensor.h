@@ -67,7 +67,8 @@ typedef enum { PARAM_MATRIX, PARAM_VECTOR, PARAM_EMBEDDING, PARAM_SINK } ParamGr
 typedef enum {
     INIT_ZEROS,                  /* the default: no random draws */
     INIT_ONES,
-    INIT_NORMAL                  /* N(0, scale^2) */
+    INIT_NORMAL,                 /* N(0, scale^2) */
+    INIT_UNIFORM                 /* U(-scale, scale) */
 } ParamInitKind;
 
 typedef struct {

@@ -38,9 +38,8 @@ static ParamGroup role_group(ParamRole role)
 }
 
 /* GPT-2 initialisation (the README's "Initialisation"): N(0, init_std), residual output
- * projections N(0, init_std / sqrt(2 n_layer)), norm weights 1, biases and sink logits 0.
- * Another scheme is another switch here; the values are drawn in declaration order. */
-static ParamInit init_rule(const ModelConfig *c, ParamRole role)
+ * projections N(0, init_std / sqrt(2 n_layer)), norm weights 1, biases and sink logits 0. */
+static ParamInit init_gpt2(const ModelConfig *c, ParamRole role)
 {
     float std = c->init_std;
     switch (role) {
@@ -56,21 +55,68 @@ static ParamInit init_rule(const ModelConfig *c, ParamRole role)
     return (ParamInit){INIT_ZEROS, 0.0f};
 }
 
+/* PyTorch's nn defaults: a Linear's weight and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+ * (kaiming_uniform with a = sqrt(5)), Embedding N(0, 1), norms 1 and 0. nn has no default for
+ * the sink parameters, so they keep GPT-2's rule. */
+static ParamInit init_torch(const ModelConfig *c, ParamRole role, int fan_in)
+{
+    switch (role) {
+    case ROLE_EMBEDDING:
+        return (ParamInit){INIT_NORMAL, 1.0f};
+    case ROLE_WEIGHT: case ROLE_WEIGHT_RESIDUAL: case ROLE_BIAS:
+        return (ParamInit){INIT_UNIFORM, 1.0f / sqrtf((float)fan_in)};
+    default:
+        return init_gpt2(c, role);
+    }
+}
+
+/* The scheme's rule for a parameter of this role; fan_in is the input width of the Linear a
+ * weight or bias belongs to (0 for other roles). The values are drawn in declaration order. */
+static ParamInit init_rule(const ModelConfig *c, ParamRole role, int fan_in)
+{
+    switch (c->init) {
+    case INIT_SCHEME_TORCH: return init_torch(c, role, fan_in);
+    case INIT_SCHEME_GPT2: break;
+    }
+    return init_gpt2(c, role);
+}
+
+static Tensor *vdeclare(Transformer *m, ParamRole role, int d0, int d1, int fan_in,
+                        const char *fmt, va_list ap)
+{
+    char name[64];
+    vsnprintf(name, sizeof name, fmt, ap);
+    int shape[2] = {d0, d1};
+    Param *p = params_add(&m->params, name, role_group(role), d1 > 0 ? 2 : 1, shape);
+    p->init = init_rule(&m->cfg, role, fan_in);
+    return &p->t;
+}
+
 /* Adds parameter NAME of shape (d0) or (d0, d1) with its role's group and init rule; returns the
- * tensor the layer keeps (its data is allocated by params_finalize). */
+ * tensor the layer keeps (its data is allocated by params_finalize). A weight (d0, d1) is a
+ * Linear from d1 inputs. */
 static Tensor *declare(Transformer *m, ParamRole role, int d0, int d1, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 static Tensor *declare(Transformer *m, ParamRole role, int d0, int d1, const char *fmt, ...)
 {
-    char name[64];
+    int is_linear = role == ROLE_WEIGHT || role == ROLE_WEIGHT_RESIDUAL;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
+    Tensor *t = vdeclare(m, role, d0, d1, is_linear ? d1 : 0, fmt, ap);
     va_end(ap);
-    int shape[2] = {d0, d1};
-    Param *p = params_add(&m->params, name, role_group(role), d1 > 0 ? 2 : 1, shape);
-    p->init = init_rule(&m->cfg, role);
-    return &p->t;
+    return t;
+}
+
+/* The bias of the Linear whose weight w (out, in) was just declared: shape (out), fan-in in. */
+static Tensor *declare_bias(Transformer *m, const Tensor *w, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static Tensor *declare_bias(Transformer *m, const Tensor *w, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    Tensor *t = vdeclare(m, ROLE_BIAS, w->shape[0], 0, w->shape[1], fmt, ap);
+    va_end(ap);
+    return t;
 }
 
 /* One block's parameters in the documented order; options that are off stay NULL. */
@@ -86,12 +132,12 @@ static void declare_block(Transformer *m, BlockParams *b, int l)
     for (int i = 0; i < 4; i++) {
         *w[i] = declare(m, i == 3 ? ROLE_WEIGHT_RESIDUAL : ROLE_WEIGHT, C, C,
                         "blocks.%d.attn.%s.weight", l, proj[i]);
-        if (c->bias) *bias[i] = declare(m, ROLE_BIAS, C, 0, "blocks.%d.attn.%s.bias", l, proj[i]);
+        if (c->bias) *bias[i] = declare_bias(m, *w[i], "blocks.%d.attn.%s.bias", l, proj[i]);
     }
     if (c->attention.gate != GATE_NONE) {
         int G = c->attention.gate == GATE_HEADWISE ? H : C;
         b->wg = declare(m, ROLE_WEIGHT, G, C, "blocks.%d.attn.gate.weight", l);
-        b->bg = declare(m, ROLE_BIAS, G, 0, "blocks.%d.attn.gate.bias", l);
+        b->bg = declare_bias(m, b->wg, "blocks.%d.attn.gate.bias", l);
     }
     if (c->attention.sink == SINK_LOGIT)
         b->sink_logit = declare(m, ROLE_SINK_LOGIT, H, 0, "blocks.%d.attn.sink_logit", l);
@@ -102,13 +148,13 @@ static void declare_block(Transformer *m, BlockParams *b, int l)
     b->ln2_w = declare(m, ROLE_NORM_WEIGHT, C, 0, "blocks.%d.ln2.weight", l);
     if (ln_bias) b->ln2_b = declare(m, ROLE_NORM_BIAS, C, 0, "blocks.%d.ln2.bias", l);
     b->w_fc = declare(m, ROLE_WEIGHT, F, C, "blocks.%d.mlp.fc.weight", l);
-    if (c->bias) b->b_fc = declare(m, ROLE_BIAS, F, 0, "blocks.%d.mlp.fc.bias", l);
+    if (c->bias) b->b_fc = declare_bias(m, b->w_fc, "blocks.%d.mlp.fc.bias", l);
     if (c->mlp == MLP_SWIGLU) {
         b->w_up = declare(m, ROLE_WEIGHT, F, C, "blocks.%d.mlp.up.weight", l);
-        if (c->bias) b->b_up = declare(m, ROLE_BIAS, F, 0, "blocks.%d.mlp.up.bias", l);
+        if (c->bias) b->b_up = declare_bias(m, b->w_up, "blocks.%d.mlp.up.bias", l);
     }
     b->w_proj = declare(m, ROLE_WEIGHT_RESIDUAL, C, F, "blocks.%d.mlp.proj.weight", l);
-    if (c->bias) b->b_proj = declare(m, ROLE_BIAS, C, 0, "blocks.%d.mlp.proj.bias", l);
+    if (c->bias) b->b_proj = declare_bias(m, b->w_proj, "blocks.%d.mlp.proj.bias", l);
 }
 
 /* Every parameter in the documented order (the README's "Parameters"), each bound to the field
@@ -129,7 +175,7 @@ static void declare_params(Transformer *m)
     }
     if (c->kind == MODEL_BIDIRECTIONAL) {
         m->mlm_w = declare(m, ROLE_WEIGHT, C, C, "mlm.dense.weight");
-        m->mlm_b = declare(m, ROLE_BIAS, C, 0, "mlm.dense.bias");
+        m->mlm_b = declare_bias(m, m->mlm_w, "mlm.dense.bias");
         m->mlm_ln_w = declare(m, ROLE_NORM_WEIGHT, C, 0, "mlm.ln.weight");
         if (ln_bias) m->mlm_ln_b = declare(m, ROLE_NORM_BIAS, C, 0, "mlm.ln.bias");
     }

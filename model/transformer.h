@@ -45,9 +45,12 @@ typedef struct {
     Tensor *logits;             /* (B, T, V) */
 } ForwardTrace;
 
-/* Builds the parameter block and initialises it (GPT-2 style: N(0, init_std), residual output
- * projections N(0, init_std / sqrt(2 n_layer)), norms 1, biases 0; seeded). Returns 0, or -1 with
- * a message in err for an inconsistent config. */
+/* Builds the parameter block and initialises it, seeded, in parameter order from one stream.
+ * init gpt2: N(0, init_std), residual output projections N(0, init_std / sqrt(2 n_layer)), norms
+ * 1, biases 0. init torch (PyTorch's nn defaults): every Linear weight (out, in) and its bias
+ * U(-1/sqrt(in), 1/sqrt(in)) (kaiming_uniform with a = sqrt(5)), embeddings (wte, wpe) N(0, 1),
+ * norms 1 and 0; parameters nn has no default for (sink_k, sink_v, sink_token) N(0, init_std),
+ * sink_logit 0. Returns 0, or -1 with a message in err for an inconsistent config. */
 int transformer_init(Transformer *m, const ModelConfig *cfg, uint64_t seed, char *err, size_t n_err);
 void transformer_free(Transformer *m);
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # quickstart.sh: the main job. Installs what is missing, builds, and trains the quick-start model
-# (configs/quickstart.yaml: a 4-layer causal transformer on the fortunes corpus, about 3 minutes on
-# 2 cores), writing runs/quickstart/ with metrics.jsonl, checkpoints and report.html.
+# (configs/quickstart.yaml: a 2-layer causal transformer on the Bigram-Backcopy task built from the
+# fortunes corpus, where attention sinks form within the run), writing runs/quickstart/ with
+# metrics.jsonl, checkpoints and report.html.
 # Re-running replaces runs/quickstart. Extra arguments go to `sinklab train` (e.g. --set ...).
 set -eu
 cd "$(dirname "$0")/.."

@@ -63,10 +63,13 @@ static void ref_attention(double *out, double *probs, double *mass, const RefCfg
                 if (r->has_logit) { sc[T + 1] = sl[h]; on[T + 1] = 1; }
                 if (r->norm == ATTN_SOFTMAX1) { sc[T + 2] = 0.0; on[T + 2] = 1; }
                 double z = 0;
+                int n_keys = 0;   /* relu divides by the allowed keys, sink key included */
+                for (int t = 0; t <= T; t++) n_keys += on[t];
                 for (int t = 0; t < T + 3; t++) {
                     w[t] = 0;
                     if (!on[t]) continue;
                     switch (r->norm) {
+                    case ATTN_RELU: w[t] = sc[t] > 0 ? sc[t] : 0; break;
                     case ATTN_SIGMOID:
                     case ATTN_SIGMOID_NORM: w[t] = ref_sigmoid(sc[t] + r->sig_bias); break;
                     default: w[t] = exp(sc[t]); break;
@@ -77,6 +80,7 @@ static void ref_attention(double *out, double *probs, double *mass, const RefCfg
                 if (r->norm == ATTN_SOFTMAX || r->norm == ATTN_SOFTMAX1) f = 1.0 / z;
                 if (r->norm == ATTN_SCALED) f = r->scale / z;
                 if (r->norm == ATTN_SIGMOID_NORM) f = 1.0 / z;
+                if (r->norm == ATTN_RELU) f = n_keys ? 1.0 / n_keys : 0.0;
                 for (int t = 0; t < T + 3; t++) w[t] *= f;
                 double *o = out + ((size_t)b * T + i) * C + h * D;
                 for (int d = 0; d < D; d++) {
@@ -98,7 +102,9 @@ static void ref_attention(double *out, double *probs, double *mass, const RefCfg
 enum { MK_CAUSAL, MK_BIDIR, MK_WINDOW, MK_DOC_PAD, MK_EDITS, MK_PREFIX, MK_RANDOM, MK_COUNT };
 static const char *mk_name[] = {"causal", "bidir", "window", "doc+pad", "edits", "prefix",
                                 "random"};
-static const char *norm_name[] = {"softmax", "softmax1", "scaled", "sigmoid", "sigmoid_norm"};
+static const char *norm_name[] = {"softmax", "softmax1", "scaled", "sigmoid", "sigmoid_norm",
+                                  "relu"};
+#define N_NORMALIZERS 6
 static const char *sink_name[] = {"none", "logit", "k_bias", "kv_bias", "token"};
 
 typedef struct {
@@ -349,15 +355,15 @@ static void case_label(char *buf, size_t cap, const Case *c, const char *tensor)
 
 static int variant_valid(Normalizer norm, SinkKind sink)
 {
-    return !(norm == ATTN_SIGMOID && sink == SINK_LOGIT);
+    return !((norm == ATTN_SIGMOID || norm == ATTN_RELU) && sink == SINK_LOGIT);
 }
 
 /* Worst errors per normalizer x sink, reported at the end of each sweep. */
-static double worst_fwd[5][5], worst_grad[5][5];
+static double worst_fwd[N_NORMALIZERS][5], worst_grad[N_NORMALIZERS][5];
 
-static void report_worst(const char *what, double w[5][5])
+static void report_worst(const char *what, double w[N_NORMALIZERS][5])
 {
-    for (int n = 0; n < 5; n++)
+    for (int n = 0; n < N_NORMALIZERS; n++)
         for (int s = 0; s < 4; s++)
             if (variant_valid((Normalizer)n, (SinkKind)s))
                 print_message("  %-13s %-8s %-12s max |err| %.2e\n", what, sink_name[s],
@@ -403,7 +409,7 @@ static void test_forward_matches_reference_every_variant(void **state)
     TestRng rng = {101};
     memset(worst_fwd, 0, sizeof worst_fwd);
     int shapes[][4] = {{1, 1, 1, 1}, {2, 7, 2, 3}, {1, 13, 3, 5}, {3, 33, 2, 16}, {2, 64, 1, 8}};
-    for (int n = 0; n < 5; n++)
+    for (int n = 0; n < N_NORMALIZERS; n++)
         for (int s = 0; s < 4; s++)
             for (int m = 0; m < MK_COUNT; m++)
                 for (int al = 0; al < 2; al++) {
@@ -460,7 +466,7 @@ static void test_gradients_match_finite_differences_every_variant(void **state)
     TestRng rng = {202};
     memset(worst_grad, 0, sizeof worst_grad);
     int shapes[][4] = {{1, 1, 1, 2}, {2, 5, 2, 3}, {1, 11, 3, 2}, {2, 9, 2, 5}, {3, 3, 2, 1}};
-    for (int n = 0; n < 5; n++)
+    for (int n = 0; n < N_NORMALIZERS; n++)
         for (int s = 0; s < 4; s++)
             for (int m = 0; m < MK_COUNT; m++)
                 for (int al = 0; al < 2; al++) {
@@ -581,7 +587,7 @@ static void test_causal_output_ignores_future_bitwise(void **state)
 {
     (void)state;
     TestRng rng = {606};
-    for (int n = 0; n < 5; n++)
+    for (int n = 0; n < N_NORMALIZERS; n++)
         for (int s = 0; s < 4; s++) {
             if (!variant_valid((Normalizer)n, (SinkKind)s)) continue;
             Case c;
@@ -690,7 +696,7 @@ static void test_empty_row_outputs_zero(void **state)
 {
     (void)state;
     TestRng rng = {909};
-    for (int n = 0; n < 5; n++) {
+    for (int n = 0; n < N_NORMALIZERS; n++) {
         Case c;
         case_init(&c, &rng, 1, 4, 1, 2, (Normalizer)n, SINK_NONE, MK_BIDIR, 0);
         memset(c.allowed + 2 * 4, 0, 4);     /* query 2 sees nothing */
@@ -744,7 +750,7 @@ static void test_large_scores_stay_finite(void **state)
 {
     (void)state;
     TestRng rng = {1414};
-    for (int n = 0; n < 5; n++)
+    for (int n = 0; n < N_NORMALIZERS; n++)
         for (int s = 0; s < 4; s++) {
             if (!variant_valid((Normalizer)n, (SinkKind)s)) continue;
             Case c;

@@ -117,6 +117,7 @@ static Cmp compare_configs(const Config *a, const Config *b)
     cmp_i(&r, "model.bias", ma->bias, mb->bias);
     cmp_i(&r, "model.tie_embeddings", ma->tie_embeddings, mb->tie_embeddings);
     cmp_f(&r, "model.init_std", ma->init_std, mb->init_std);
+    cmp_i(&r, "model.init", ma->init, mb->init);
     cmp_i(&r, "attention.normalizer", ma->attention.normalizer, mb->attention.normalizer);
     cmp_f(&r, "attention.scale", ma->attention.scale, mb->attention.scale);
     cmp_f(&r, "attention.sigmoid_bias", ma->attention.sigmoid_bias, mb->attention.sigmoid_bias);
@@ -155,6 +156,13 @@ static Cmp compare_configs(const Config *a, const Config *b)
     cmp_f(&r, "data.mlm_prob", da->mlm_prob, db->mlm_prob);
     cmp_i(&r, "data.synthetic_docs", da->synthetic_docs, db->synthetic_docs);
     cmp_u(&r, "data.synthetic_seed", da->synthetic_seed, db->synthetic_seed);
+    cmp_i(&r, "data.bb_source", da->bb_source, db->bb_source);
+    cmp_i(&r, "data.bb_n_triggers", da->bb_n_triggers, db->bb_n_triggers);
+    cmp_i(&r, "data.bb_n_explicit", da->bb_n_explicit, db->bb_n_explicit);
+    for (int i = 0; i < DATA_BB_MAX_TRIGGERS; i++) {
+        snprintf(name, sizeof name, "data.bb_triggers[%d]", i);
+        cmp_i(&r, name, da->bb_triggers[i], db->bb_triggers[i]);
+    }
     cmp_i(&r, "data.kind", da->kind, db->kind);
     const TrainConfig *ta = &a->train, *tb = &b->train;
     cmp_i(&r, "train.steps", ta->steps, tb->steps);
@@ -239,6 +247,7 @@ static void full_config(Config *c)
     m->bias = 0;
     m->tie_embeddings = 0;
     m->init_std = 0.05f;
+    m->init = INIT_SCHEME_TORCH;
     m->attention.normalizer = ATTN_SCALED;
     m->attention.scale = 2.5f;
     m->attention.sigmoid_bias = -3.25f;
@@ -273,6 +282,10 @@ static void full_config(Config *c)
     d->mlm_prob = 0.3f;
     d->synthetic_docs = 77;
     d->synthetic_seed = UINT64_MAX;
+    d->bb_source = CORPUS_BROWN;
+    d->bb_n_triggers = 5;
+    d->bb_n_explicit = DATA_BB_MAX_TRIGGERS;
+    for (int i = 0; i < DATA_BB_MAX_TRIGGERS; i++) d->bb_triggers[i] = 40 + i;
     d->kind = MODEL_PREFIX_LM;
     TrainConfig *t = &c->train;
     t->steps = 10;
@@ -340,6 +353,7 @@ static void test_defaults_are_the_documented_values_and_valid(void **state)
     assert_int_equal(c.model.bias, 1);
     assert_int_equal(c.model.tie_embeddings, 1);
     assert_true(c.model.init_std == 0.02f);
+    assert_int_equal(c.model.init, INIT_SCHEME_GPT2);
     assert_int_equal(c.model.attention.normalizer, ATTN_SOFTMAX);
     assert_int_equal(c.model.attention.sink, SINK_NONE);
     assert_int_equal(c.model.attention.gate, GATE_NONE);
@@ -363,6 +377,9 @@ static void test_defaults_are_the_documented_values_and_valid(void **state)
     assert_int_equal(c.data.fixed_token_id, -1);
     assert_true(c.data.mlm_prob == 0.15f);
     assert_int_equal(c.data.kind, MODEL_CAUSAL);
+    assert_int_equal(c.data.bb_source, CORPUS_FORTUNES);
+    assert_int_equal(c.data.bb_n_triggers, 3);
+    assert_int_equal(c.data.bb_n_explicit, 0);
     assert_int_equal(c.train.steps, 2000);
     assert_int_equal(c.train.batch_size, 16);
     assert_int_equal(c.train.optimizer, OPT_ADAMW);
@@ -546,7 +563,7 @@ static void test_bad_enum_lists_the_allowed_values(void **state)
     assert_int_equal(load_text(&c, "enum2.yaml", "model:\n  attention: {normalizer: sigmod}\n",
                                err, sizeof err, path, sizeof path), -1);
     expect_error(err, path, 2, 27, "model.attention.normalizer: expected one of softmax, softmax1, "
-                 "scaled, sigmoid, sigmoid_norm; got 'sigmod' (did you mean sigmoid?)");
+                 "scaled, sigmoid, sigmoid_norm, relu; got 'sigmod' (did you mean sigmoid?)");
 }
 
 static void test_out_of_range_values_are_errors(void **state)
@@ -871,6 +888,35 @@ static void test_nested_maps_and_lists(void **state)
     assert_round_trip(&c, "nested, scalar forms");
 }
 
+/* data.bb.triggers: bytes as one-character strings or ids; errors name the element. */
+static void test_bigram_backcopy_keys(void **state)
+{
+    Config c;
+    char err[1024] = "", path[600];
+    assert_int_equal(load_text(&c, "bb.yaml", "data:\n  corpus: bigram_backcopy\n  bb:\n    source: synthetic\n"
+                               "    triggers: [\" \", e, 116, \"7\"]\n", err, sizeof err, path, sizeof path), 0);
+    assert_int_equal(config_validate(&c, err, sizeof err), 0);
+    assert_int_equal(c.data.corpus, CORPUS_BIGRAM_BACKCOPY);
+    assert_int_equal(c.data.bb_source, CORPUS_SYNTHETIC);
+    assert_int_equal(c.data.bb_n_explicit, 4);
+    assert_int_equal(c.data.bb_triggers[0], ' ');
+    assert_int_equal(c.data.bb_triggers[1], 'e');
+    assert_int_equal(c.data.bb_triggers[2], 116);
+    assert_int_equal(c.data.bb_triggers[3], '7');   /* quoted: the character, not the id 7 */
+    assert_int_equal(c.data.bos, BOS_WINDOW_START);
+    assert_round_trip(&c, "bb.yaml");
+    assert_int_equal(load_text(&c, "bb2.yaml", "data:\n  bb:\n    triggers: [300]\n", err, sizeof err, path,
+                               sizeof path), -1);
+    expect_error(err, path, 3, 16, "data.bb.triggers[0]: expected an integer in [0, 255], got '300'");
+    assert_int_equal(load_text(&c, "bb3.yaml", "data:\n  bb:\n    triggers: [e, e]\n", err, sizeof err, path,
+                               sizeof path), -1);
+    expect_contains(err, "data.bb.triggers[1]: byte 101 is listed twice");
+    assert_int_equal(load_text(&c, "bb4.yaml", "model:\n  kind: bidirectional\ndata:\n  corpus: bigram_backcopy\n",
+                               err, sizeof err, path, sizeof path), 0);
+    assert_int_equal(config_validate(&c, err, sizeof err), -1);
+    expect_contains(err, "data.corpus: bigram_backcopy is a next-token task; expected model.kind causal");
+}
+
 static void test_malformed_lists_are_errors(void **state)
 {
     Config c;
@@ -959,18 +1005,22 @@ static void test_shipped_configs_load_cleanly(void **state)
     Config c;
     load_shipped(&c, "quickstart.yaml");
     assert_int_equal(c.model.kind, MODEL_CAUSAL);
-    assert_int_equal(c.model.n_layer, 4);
-    assert_int_equal(c.model.d_model, 128);
+    assert_int_equal(c.model.n_layer, 2);
+    assert_int_equal(c.model.d_model, 64);
     assert_int_equal(c.model.n_head, 4);
-    assert_int_equal(c.model.d_ff, 512);
-    assert_int_equal(c.data.corpus, CORPUS_FORTUNES);
-    assert_int_equal(c.data.seq_len, 128);
-    assert_int_equal(c.data.bos, BOS_WINDOW_START);
-    assert_int_equal(c.train.steps, 1400);
-    assert_int_equal(c.train.batch_size, 16);
+    assert_int_equal(c.model.d_ff, 256);
+    assert_int_equal(c.model.tie_embeddings, 0);
+    assert_int_equal(c.data.corpus, CORPUS_BIGRAM_BACKCOPY);
+    assert_int_equal(c.data.bb_source, CORPUS_FORTUNES);
+    assert_int_equal(c.data.bb_n_triggers, 3);
+    assert_int_equal(c.data.seq_len, 64);
+    assert_int_equal(c.data.bos, BOS_WINDOW_START);   /* resolved for bigram_backcopy */
+    assert_int_equal(c.train.steps, 600);
+    assert_int_equal(c.train.batch_size, 32);
     assert_true(c.train.lr == 3e-3f);
-    assert_int_equal(c.train.warmup_steps, 100);
-    assert_int_equal(c.probe.every, 40);
+    assert_int_equal(c.train.warmup_steps, 20);
+    assert_int_equal(c.train.schedule, SCHED_CONSTANT);
+    assert_int_equal(c.probe.every, 20);
     assert_int_equal(c.probe.n_seq, 64);
     assert_int_equal(c.probe.seq_len, 64);
     assert_int_equal(c.checkpoint.log_spaced, 1);
@@ -1051,7 +1101,7 @@ static void test_integral_floats_are_accepted_for_integer_keys(void **state)
 
 /* The kernel implements sigmoid_norm with a sink logit (a virtual key in the row sum); config
  * validation and transformer_init accept it through the one rule in attention_spec_check, and
- * both refuse plain sigmoid with a logit. */
+ * both refuse plain sigmoid and relu with a logit. */
 static void test_config_and_model_agree_on_attention_rules(void **state)
 {
     Config c;
@@ -1070,6 +1120,12 @@ static void test_config_and_model_agree_on_attention_rules(void **state)
     assert_int_equal(transformer_init(&m, &c.model, 1, model_err, sizeof model_err), -1);
     /* the same rule, the same words */
     if (!strstr(err, model_err)) fail_msg("config says '%s', model says '%s'", err, model_err);
+    /* relu (relu(s) / allowed keys) has no denominator either */
+    c.model.attention.normalizer = ATTN_RELU;
+    assert_int_equal(config_validate(&c, err, sizeof err), -1);
+    assert_int_equal(transformer_init(&m, &c.model, 1, model_err, sizeof model_err), -1);
+    if (!strstr(err, model_err)) fail_msg("config says '%s', model says '%s'", err, model_err);
+    expect_contains(err, "which normalizer relu does not have");
 }
 
 int main(void)
@@ -1098,6 +1154,7 @@ int main(void)
         cmocka_unit_test(test_set_overrides_with_the_same_validation),
         cmocka_unit_test(test_nested_maps_and_lists),
         cmocka_unit_test(test_malformed_lists_are_errors),
+        cmocka_unit_test(test_bigram_backcopy_keys),
         cmocka_unit_test(test_merge_file_overlays_the_current_config),
         cmocka_unit_test(test_diff_and_run_dir),
         cmocka_unit_test(test_shipped_configs_load_cleanly),

@@ -122,12 +122,14 @@ static void check_report_draws(const char *run, const int *logged)
 }
 
 /* Causal with BOS and a learned sink logs alpha_bos and alpha_learned_sink; bidirectional logs
- * alpha_last and no probe loss; checkpoints add the heavy metrics. Together: every entry. */
+ * alpha_last and no probe loss; bigram_backcopy logs the query-class metrics; checkpoints add
+ * the heavy metrics. Together: every entry. */
 static void test_logged_metrics_are_the_table_and_all_drawn(void **state)
 {
     static const struct { const char *tag, *sets; } runs[] = {
         { "metrics_causal", "--set data.bos=window_start --set model.attention.sink=logit" },
         { "metrics_bidir", "--set model.kind=bidirectional --set data.mlm_prob=0.15 --set data.pack=pad" },
+        { "metrics_classes", "--set data.corpus=bigram_backcopy --set data.bb.source=synthetic" },
     };
     int any[METRIC_COUNT] = { 0 };
     for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {

@@ -584,9 +584,55 @@ static void test_onset_per_head_table(void **state)
 }
 
 
+#define TOK_BOS_ID 256   /* the tokenizer's BOS (metrics take the id as an argument) */
+
+/* Guo et al.'s active/dormant split: BOS attention averaged within each query class, the BOS
+ * query itself left out (it can only see itself under a causal mask). */
+static void test_alpha_bos_by_class_splits_trigger_queries(void **state)
+{
+    enum { T = 4 };
+    uint8_t allowed[T * T], cls[T] = {0, 0, 1, 0};
+    int32_t tok[T] = {TOK_BOS_ID, 'x', 'e', 'y'};
+    float A[T * T] = {1, 0, 0, 0,
+                      0.8f, 0.2f, 0, 0,
+                      0.1f, 0.3f, 0.6f, 0,
+                      0.5f, 0.1f, 0.1f, 0.3f};
+    fill_causal(allowed, 1, T);
+    float out[2];
+    int n[2];
+    metrics_alpha_bos_by_class(out, n, A, allowed, NULL, tok, cls, 2, TOK_BOS_ID, 0, 1, 1, T);
+    assert_int_equal(n[0], 2);
+    assert_int_equal(n[1], 1);
+    assert_float_equal(out[0], (0.8 + 0.5) / 2, 1e-6);   /* dormant: rows 1 and 3 */
+    assert_float_equal(out[1], 0.1, 1e-6);               /* active: row 2 */
+    /* the proxy renormalises a row that does not sum to one (relu, sigmoid) */
+    for (int j = 0; j < T; j++) A[2 * T + j] *= 0.5f;
+    metrics_alpha_bos_by_class(out, n, A, allowed, NULL, tok, cls, 2, TOK_BOS_ID, 1, 1, 1, T);
+    assert_float_equal(out[1], 0.1, 1e-6);
+}
+
+/* Cross-entropy by class: ln 2 for even logits over two tokens, -ln(3/4) for logits (ln 3, 0). */
+static void test_loss_by_class_is_the_mean_cross_entropy_per_class(void **state)
+{
+    enum { T = 3, V = 2 };
+    float logits[T * V] = {0, 0, (float)log(3.0), 0, 0, 0};
+    int32_t tgt[T] = {0, 0, 1};
+    float lm[T] = {1, 1, 0};
+    uint8_t cls[T] = {0, 1, 1};
+    float loss[2];
+    int n[2];
+    metrics_loss_by_class(loss, n, logits, tgt, lm, cls, 2, 1, T, V);
+    assert_int_equal(n[0], 1);
+    assert_int_equal(n[1], 1);   /* position 2 is outside the loss mask */
+    assert_float_equal(loss[0], log(2.0), 1e-6);
+    assert_float_equal(loss[1], -log(0.75), 1e-6);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_alpha_bos_by_class_splits_trigger_queries),
+        cmocka_unit_test(test_loss_by_class_is_the_mean_cross_entropy_per_class),
         cmocka_unit_test(test_alpha0_all_mass_on_key0),
         cmocka_unit_test(test_alpha0_uniform_causal_is_harmonic),
         cmocka_unit_test(test_alpha_bidirectional_uniform_is_one_over_T),

@@ -421,20 +421,113 @@ static void test_perturbed_weight_is_detected(void **s)
     free(k);
 }
 
+/* ---- init: torch against PyTorch's own draws ---- */
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Two-sample Kolmogorov-Smirnov statistic sup |F_a - F_b| (sorts both arrays). */
+static double ks_statistic(float *a, size_t n, float *b, size_t m)
+{
+    qsort(a, n, sizeof *a, cmp_float);
+    qsort(b, m, sizeof *b, cmp_float);
+    size_t i = 0, j = 0;
+    double d = 0;
+    while (i < n && j < m) {
+        float v = a[i] < b[j] ? a[i] : b[j];
+        while (i < n && a[i] <= v) i++;
+        while (j < m && b[j] <= v) j++;
+        double diff = fabs((double)i / n - (double)j / m);
+        if (diff > d) d = diff;
+    }
+    return d;
+}
+
+/* KS critical value at alpha = 1e-4: c = sqrt(-ln(alpha / 2) / 2) = 2.30. */
+static double ks_critical(size_t n, size_t m) { return 2.30 * sqrt((double)(n + m) / ((double)n * m)); }
+
+/* How many parameters of the model (initialised with `init`) the KS test tells apart from the
+ * fixture's PyTorch draws; constant parameters (norms 1, biases 0) must match exactly. */
+static int init_rejections(const Fixture *fx, Config *cfg, InitScheme init, int verbose)
+{
+    char err[512];
+    Transformer m;
+    cfg->model.init = init;
+    if (transformer_init(&m, &cfg->model, 7, err, sizeof err)) fail_msg("transformer_init: %s", err);
+    int rejected = 0;
+    for (int i = 0; i < m.params.n_params; i++) {
+        Param *p = &m.params.params[i];
+        char key[160];
+        snprintf(key, sizeof key, "param:%s", p->name);
+        const Record *r = fx_get(fx, key);
+        if (!r || r->n != p->t.size) fail_msg("torch_init: parameter '%s' missing or reshaped", p->name);
+        const float *want = (const float *)r->data;
+        size_t n = p->t.size;
+        int constant = 1;
+        for (size_t k = 1; k < n; k++) constant &= want[k] == want[0];
+        if (constant && n > 1) {
+            for (size_t k = 0; k < n; k++)
+                if (p->t.data[k] != want[0]) {
+                    if (verbose) fail_msg("%s[%zu] = %g, PyTorch's is %g everywhere", p->name, k, (double)p->t.data[k], (double)want[0]);
+                    rejected++;
+                    break;
+                }
+            continue;
+        }
+        float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+        memcpy(a, p->t.data, n * sizeof *a);
+        memcpy(b, want, n * sizeof *b);
+        double d = ks_statistic(a, n, b, n), crit = ks_critical(n, n);
+        if (verbose) printf("  %-28s n %5zu  KS D %.4f (critical %.4f)\n", p->name, n, d, crit);
+        if (d > crit) {
+            if (verbose) fail_msg("%s: sinklab's init differs from PyTorch's (KS D %.4f > %.4f, n %zu)", p->name, d, crit, n);
+            rejected++;
+        }
+        free(a);
+        free(b);
+    }
+    transformer_free(&m);
+    return rejected;
+}
+
+/* init: torch draws every parameter from PyTorch's nn default distribution (two-sample KS per
+ * parameter against the fixture, written by PyTorch's own nn.Linear / nn.Embedding). */
+static void test_init_torch_matches_pytorch_distribution(void **s)
+{
+    char path[512], err[1024];
+    snprintf(path, sizeof path, "%s/tests/fixtures/init/torch_init.bin", test_src());
+    Fixture fx;
+    if (fixture_load(&fx, path, err, sizeof err)) fail_msg("%s", err);
+    Config cfg;
+    const Record *yaml = fx_need(&fx, "config", DT_UTF8);
+    if (config_load_string(&cfg, yaml->data, path, err, sizeof err) || config_validate(&cfg, err, sizeof err))
+        fail_msg("%s: config rejected: %s", path, err);
+    assert_int_equal(cfg.model.init, INIT_SCHEME_TORCH);
+    init_rejections(&fx, &cfg, INIT_SCHEME_TORCH, 1);
+    /* the test has power: the gpt2 scheme is told apart on most parameters */
+    int gpt2 = init_rejections(&fx, &cfg, INIT_SCHEME_GPT2, 0);
+    if (gpt2 < 10) fail_msg("only %d parameters of init gpt2 differ from PyTorch's defaults", gpt2);
+    fixture_free(&fx);
+}
+
 int main(void)
 {
     find_fixtures();
-    int n = g_n_paths + 5;
+    int n = g_n_paths + 6;
     struct CMUnitTest *tests = calloc((size_t)n, sizeof *tests);
     tests[0] = (struct CMUnitTest)cmocka_unit_test(test_at_least_28_fixtures);
     tests[1] = (struct CMUnitTest)cmocka_unit_test(test_perturbed_weight_is_detected);
     tests[2] = (struct CMUnitTest)cmocka_unit_test(test_directional_gradient_causal);
     tests[3] = (struct CMUnitTest)cmocka_unit_test(test_directional_gradient_bidirectional);
     tests[4] = (struct CMUnitTest)cmocka_unit_test(test_directional_gradient_prefix_lm);
+    tests[5] = (struct CMUnitTest)cmocka_unit_test(test_init_torch_matches_pytorch_distribution);
     for (int i = 0; i < g_n_paths; i++) {
-        tests[5 + i].name = base_name(g_paths[i]);
-        tests[5 + i].test_func = test_fixture_matches_reference;
-        tests[5 + i].initial_state = g_paths[i];
+        tests[6 + i].name = base_name(g_paths[i]);
+        tests[6 + i].test_func = test_fixture_matches_reference;
+        tests[6 + i].initial_state = g_paths[i];
     }
     int rc = _cmocka_run_group_tests("parity", tests, (size_t)n, NULL, NULL);
     free(tests);

@@ -99,6 +99,17 @@ static void write_probe_line(JsonWriter *w, int step, int heavy)
     for (int l = 0; l < L; l++) massive[l] = 1.0f + 40.0f * a0[l][0];
     jsonw_key_floats(w, "massive_ratio", massive, (int[]){ L }, 1);
     jsonw_key_number(w, "future_metric_nobody_knows", 1.0); /* unknown keys are ignored */
+    /* query classes (bigram_backcopy): dormant queries follow alpha_0, active ones stay low */
+    float act[L][H], dor[L][H];
+    for (int l = 0; l < L; l++)
+        for (int h = 0; h < H; h++) {
+            dor[l][h] = fminf(1.0f, a0[l][h] + 0.1f);
+            act[l][h] = 0.02f;
+        }
+    jsonw_key_floats(w, "alpha_bos_active", &act[0][0], shape, 2);
+    jsonw_key_floats(w, "alpha_bos_dormant", &dor[0][0], shape, 2);
+    jsonw_key_number(w, "loss_copy", 3.0 * exp(-step / 400.0));
+    jsonw_key_number(w, "loss_markov", 2.4 + exp(-step / 300.0));
     if (heavy) {
         float coll[L + 1], qk[L][H];
         for (int l = 0; l <= L; l++) coll[l] = 0.2f + 0.1f * l + step * 1e-4f;
@@ -324,9 +335,11 @@ static void test_report_has_every_section_and_wellformed_svg(void **state)
         snprintf(h4, sizeof h4, "<h4>step %d</h4>", steps[i]);
         if (!strstr(att, h4)) fail_msg("attention section lacks checkpoint %s", h4);
     }
-    assert_int_equal(count(att, "<svg"), 3 * 2 * H);
+    /* every layer: L x H = 12 heads is within MAPS_EVERY_LAYER_MAX */
+    assert_int_equal(count(att, "<svg"), 3 * L * H);
     assert_non_null(strstr(att, "L2 h3"));
-    assert_null(strstr(att, "L1 h0")); /* middle layer not shown */
+    assert_non_null(strstr(att, "L1 h0"));
+    assert_non_null(strstr(att, "in every layer"));
     free(att);
     free(html);
 }
@@ -352,6 +365,49 @@ static void test_onset_table_matches_the_definition(void **state)
     if (count(on, ">never<") != never) fail_msg("onset table: %d 'never' cells, want %d", count(on, ">never<"), never);
     assert_non_null(strstr(on, "Computed from the probe lines"));
     assert_non_null(strstr(on, "argmax k=5")); /* L2 h2 sink location is not key 0 */
+    free(on);
+    free(html);
+}
+
+/* The heatmap's colour runs from the uniform baseline to the run's largest alpha_0, and each
+ * head with an onset carries one onset mark. */
+static void test_heatmap_scale_and_onset_marks(void **state)
+{
+    char dir[512];
+    make_run(dir, sizeof dir, "report_heat", NULL);
+    char *html = make_report(dir, NULL);
+    char *heads = section(html, "heads");
+    double mx = 0;
+    int onsets = 0;
+    for (int l = 0; l < L; l++)
+        for (int h = 0; h < H; h++) {
+            for (int st = 0; st <= LAST_STEP; st += PROBE_EVERY) mx = fmax(mx, (float)synth_alpha0(l, h, st));
+            onsets += expected_onset(l, h, REPORT_ONSET_THRESHOLD) >= 0;
+        }
+    char want[160];
+    snprintf(want, sizeof want, "Colour runs from %.3f, the α₀ of uniform attention", 0.1267);
+    if (!strstr(heads, want)) fail_msg("heads section lacks \"%s\"", want);
+    snprintf(want, sizeof want, "to %.3f, this run's largest α₀", mx);
+    if (!strstr(heads, want)) fail_msg("heads section lacks \"%s\"", want);
+    assert_int_equal(count(heads, "<title>onset</title>"), onsets);
+    free(heads);
+    free(html);
+}
+
+/* Runs whose probe logged query-class metrics get the active/dormant section and a BOS line in
+ * the onset table; runs without them do not. */
+static void test_active_dormant_section_when_classes_logged(void **state)
+{
+    char dir[512];
+    make_run(dir, sizeof dir, "report_classes", NULL);
+    char *html = make_report(dir, NULL);
+    char *cls = section(html, "classes");
+    assert_non_null(strstr(cls, "Attention on BOS: dormant vs active queries"));
+    assert_non_null(strstr(cls, "Loss by query class"));
+    assert_int_equal(count(cls, "<svg"), 2);
+    free(cls);
+    char *on = section(html, "onset");
+    assert_non_null(strstr(on, "BOS: dormant"));
     free(on);
     free(html);
 }
@@ -442,6 +498,7 @@ static void test_minimal_run_without_probes_still_renders(void **state)
     check_svgs(html);
     assert_non_null(strstr(html, "No probe lines"));
     assert_non_null(strstr(html, "config.yaml not found"));
+    assert_null(strstr(html, "<section id=\"classes\""));   /* no query classes logged */
     free(html);
 }
 
@@ -510,6 +567,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_report_has_every_section_and_wellformed_svg),
         cmocka_unit_test(test_onset_table_matches_the_definition),
+        cmocka_unit_test(test_heatmap_scale_and_onset_marks),
+        cmocka_unit_test(test_active_dormant_section_when_classes_logged),
         cmocka_unit_test(test_onset_from_final_line_wins),
         cmocka_unit_test(test_onset_from_summary_json_wins),
         cmocka_unit_test(test_malformed_line_error_names_file_and_line),

@@ -30,7 +30,9 @@ static void data_usage(FILE *f)
         "decoded text with <bos>/<eos>/<pad> markers, one block per document with its positions,\n"
         "where the loss is off, and the masked positions (MLM). --probe prints the probe set\n"
         "(probe.n_seq x probe.seq_len from held-out documents) instead. --json prints one object\n"
-        "per sequence: tokens, targets, positions, doc_ids, loss_mask, prefix_len, text.\n"
+        "per sequence: tokens, targets, positions, doc_ids, loss_mask, query_class, prefix_len,\n"
+        "text. query_class 1 marks positions whose target is recalled from context\n"
+        "(bigram_backcopy: a trigger, whose next token copies the token before it).\n"
         "Exit codes: 0 success, 2 bad usage or input, 1 runtime failure.\n");
 }
 
@@ -104,6 +106,8 @@ static void print_json(FILE *f, const Batch *bt, int b, const char *what, long l
     json_ints(f, "doc_ids", bt->doc_ids + o, T);
     fputs(",\"loss_mask\":[", f);
     for (int i = 0; i < T; i++) fprintf(f, i ? ",%d" : "%d", bt->loss_mask[o + i] != 0.0f);
+    fputs("],\"query_class\":[", f);
+    for (int i = 0; i < T; i++) fprintf(f, i ? ",%d" : "%d", (int)bt->query_class[o + i]);
     fprintf(f, "],\"prefix_len\":%d,\"text\":", (int)bt->prefix_len[b]);
     tok_decode(bt->tokens + o, (size_t)T, text, cap);
     json_string(f, text);
@@ -134,6 +138,33 @@ static void print_loss_off(FILE *f, const float *lm, int T)
     fputs(shown == 24 ? " ...\n" : "\n", f);
 }
 
+static void show_token(char *out, size_t cap, int32_t id)
+{
+    tok_decode(&id, 1, out, cap);
+    if (!strcmp(out, "\n")) snprintf(out, cap, "\\n");
+}
+
+/* Positions whose target is recalled from context (query_class 1), e.g. bigram_backcopy's
+ * copies: "t5 'e' -> 'h' (= t4)". */
+static void print_classes(FILE *f, const Batch *bt, int b)
+{
+    int T = bt->T, n = 0;
+    size_t o = (size_t)b * (size_t)T;
+    for (int i = 0; i < T; i++) n += bt->query_class[o + i] != 0;
+    if (!n) return;
+    fprintf(f, "  %d quer%s of class 1 (trigger -> copy of the token before it):", n, n == 1 ? "y" : "ies");
+    int shown = 0;
+    for (int i = 0; i < T && shown < 12; i++) {
+        if (!bt->query_class[o + i]) continue;
+        char a[16], c[16];
+        show_token(a, sizeof a, bt->tokens[o + i]);
+        show_token(c, sizeof c, bt->targets[o + i]);
+        fprintf(f, " t%d '%s'->'%s'", i, a, c);
+        shown++;
+    }
+    fputs(shown < n ? " ...\n" : "\n", f);
+}
+
 static void print_human(FILE *f, const Batch *bt, int b, const DataConfig *dc, const char *what,
                         long long step, char *text, size_t cap)
 {
@@ -157,6 +188,7 @@ static void print_human(FILE *f, const Batch *bt, int b, const DataConfig *dc, c
         i = j + 1;
     }
     print_loss_off(f, bt->loss_mask + o, T);
+    print_classes(f, bt, b);
     if (dc->kind == MODEL_BIDIRECTIONAL) {
         fputs("  masked:", f);
         for (int i = 0; i < T; i++) {

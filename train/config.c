@@ -430,6 +430,7 @@ int config_validate(Config *c, char *err, size_t n_err)
     const char *src = c->source[0] ? c->source : "config";
     /* Derived values first, so the checks see what will run. */
     c->data.kind = c->model.kind;
+    data_config_resolve(&c->data);
     if (c->model.vocab_size == 0) c->model.vocab_size = data_vocab_size(&c->data);
     model_config_resolve(&c->model, c->data.seq_len);
     int rc = train_config_resolve(&c->train, c->data.seq_len, msg, sizeof msg);

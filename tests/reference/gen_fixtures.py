@@ -148,6 +148,25 @@ FIXTURES = [
     ("v_causal_sigmoid_norm_kvbias_gate_headwise_rms",
      dict(pos_encoding="learned", norm="rmsnorm",
           attention=dict(normalizer="sigmoid_norm", sink="kv_bias", gate="headwise")), 13, {}),
+    # ---- issue 13: ReLU attention (Guo et al. 2024), appended so earlier seeds stay put ----
+    ("v_causal_relu_rope", dict(pos_encoding="rope", attention=dict(normalizer="relu")), 10, {}),
+    ("v_causal_relu_kvbias_window_pad",
+     dict(pos_encoding="learned", attention=dict(normalizer="relu", sink="kv_bias"),
+          mask=dict(window=4, doc_mask=True)), 11, dict(docs=2, pos="reset", pad=2)),
+    ("v_bidir_relu_token_gate_headwise_alibi",
+     dict(kind="bidirectional", pos_encoding="alibi",
+          attention=dict(normalizer="relu", sink="token", gate="headwise")), 9, {}),
+    ("v_prefix_relu_kbias_init_torch",
+     dict(kind="prefix_lm", pos_encoding="learned", init="torch", tie_embeddings=False,
+          attention=dict(normalizer="relu", sink="k_bias")), 10, dict(prefix=[2, 5])),
+]
+
+# The initial weights of `init: torch` as PyTorch's nn modules draw them (tests/test_parity.c
+# compares sinklab's distribution with these per parameter). Every Linear kind is present.
+INIT_FIXTURES = [
+    ("torch_init", dict(n_layer=2, d_model=32, n_head=2, d_ff=64, max_seq_len=32, init="torch",
+                        tie_embeddings=False, mlp="swiglu",
+                        attention=dict(gate="elementwise", sink="kv_bias"))),
 ]
 
 # vocab_size 262 is the smallest sinklab's config accepts (the byte tokenizer's vocabulary).
@@ -324,6 +343,15 @@ def fixture_bytes(name, over, T, spec, seed):
     return MAGIC + struct.pack("<II", VERSION, len(recs)) + b"".join(recs), out
 
 
+def init_fixture_bytes(name, over):
+    cfg = fixture_config(over, 8, {})
+    model = SinkModel(cfg, dtype=torch.float32, seed=0)
+    recs = [_record("name", DT_UTF8, name), _record("config", DT_UTF8, to_yaml(cfg))]
+    for pname, p in model.named_sink_parameters():
+        recs.append(_record("param:" + pname, DT_F32, p))
+    return MAGIC + struct.pack("<II", VERSION, len(recs)) + b"".join(recs)
+
+
 def read_fixture(path):
     """{name: numpy array or str} from a fixture file (for debugging and tools)."""
     import numpy as np
@@ -376,6 +404,19 @@ def main():
         with open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
+    init_dir = os.path.join(args.out, "init")
+    os.makedirs(init_dir, exist_ok=True)
+    for name, over in INIT_FIXTURES:
+        data = init_fixture_bytes(name, over)
+        path = os.path.join(init_dir, name + ".bin")
+        if args.check:
+            if not os.path.exists(path) or open(path, "rb").read() != data:
+                print(f"{path}: differs from the reference", file=sys.stderr)
+                stale += 1
+            continue
+        with open(path + ".tmp", "wb") as f:
+            f.write(data)
+        os.replace(path + ".tmp", path)
     if args.check:
         return 1 if stale else 0
     # Fixtures dropped from the list would still be compared: remove them (top-level *.bin only;

@@ -21,14 +21,15 @@ MODEL_DEFAULTS = {
     "kind": "causal", "n_layer": 4, "d_model": 128, "n_head": 4, "d_ff": 512,
     "vocab_size": 262, "max_seq_len": 256, "pos_encoding": "learned", "rope_base": 10000.0,
     "norm": "layernorm", "norm_position": "pre", "mlp": "gelu", "bias": True,
-    "tie_embeddings": True, "init_std": 0.02,
+    "tie_embeddings": True, "init_std": 0.02, "init": "gpt2",
 }
 ATTN_DEFAULTS = {"normalizer": "softmax", "scale": 1.0, "sink": "none", "gate": "none"}
 MASK_DEFAULTS = {"window": 0, "doc_mask": False, "edits": []}
 
 KINDS = ("causal", "bidirectional", "prefix_lm")
 PES = ("none", "learned", "sinusoidal", "rope", "alibi")
-NORMALIZERS = ("softmax", "softmax1", "scaled", "sigmoid", "sigmoid_norm")
+NORMALIZERS = ("softmax", "softmax1", "scaled", "sigmoid", "sigmoid_norm", "relu")
+INITS = ("gpt2", "torch")
 SINKS = ("none", "logit", "k_bias", "kv_bias", "token")
 GATES = ("none", "elementwise", "headwise")
 EDIT_KINDS = ("isolate", "reset", "block_key")
@@ -88,13 +89,14 @@ def resolve_config(config):
     mk["edits"] = parse_edits(mk["edits"])
     c["attention"], c["mask"] = a, mk
     for key, allowed in (("kind", KINDS), ("pos_encoding", PES), ("norm", ("layernorm", "rmsnorm")),
-                         ("norm_position", ("pre", "post")), ("mlp", ("gelu", "relu", "swiglu"))):
+                         ("norm_position", ("pre", "post")), ("mlp", ("gelu", "relu", "swiglu")),
+                         ("init", INITS)):
         if c[key] not in allowed:
             raise ValueError(f"model.{key}: {c[key]!r}, expected one of {allowed}")
     for key, allowed in (("normalizer", NORMALIZERS), ("sink", SINKS), ("gate", GATES)):
         if a[key] not in allowed:
             raise ValueError(f"model.attention.{key}: {a[key]!r}, expected one of {allowed}")
-    if a["sink"] == "logit" and a["normalizer"] in ("sigmoid", "sigmoid_norm"):
+    if a["sink"] == "logit" and a["normalizer"] in ("sigmoid", "sigmoid_norm", "relu"):
         raise ValueError("model.attention.sink: logit needs a softmax-type normalizer")
     if c["d_model"] % c["n_head"]:
         raise ValueError("model.d_model must be a multiple of model.n_head")
@@ -279,6 +281,16 @@ def attend(spec, q, k, v, allowed, bias=None, sink_k=None, sink_v=None, sink_log
             mass = mass * spec["scale"]
             if w_sink is not None:
                 w_sink = w_sink * spec["scale"]
+    elif norm == "relu":
+        # Guo et al. 2024: relu(s) / n, n = the keys the mask allows (the sink key counts as one)
+        if sink_logit is not None:
+            raise ValueError("sink: logit needs a softmax-type normalizer")
+        n = ok.to(q.dtype).sum(-1) + (1.0 if s_sink is not None else 0.0)       # (B, 1, T)
+        n = torch.where(n > 0, n, torch.ones_like(n))
+        A = torch.relu(s) * ok.to(q.dtype) / n.unsqueeze(-1)
+        if s_sink is not None:
+            w_sink = torch.relu(s_sink) / n
+        mass = w_sink if w_sink is not None else torch.zeros(B, H, T, dtype=q.dtype)
     else:
         if sink_logit is not None:
             raise ValueError("sink: logit needs a softmax-type normalizer")
@@ -313,9 +325,15 @@ class SinkModel(nn.Module):
         g = torch.Generator().manual_seed(seed)
         std = float(c["init_std"])
         resid_std = std / math.sqrt(2 * c["n_layer"])
+        # init torch draws from torch's global generator, as nn modules do: seeded, and restored
+        rng_state = torch.get_rng_state()
+        torch.manual_seed(seed)
         for name, shape in param_shapes(c):
             last = name.rsplit(".", 1)[-1]
-            if name.endswith(("attn.o.weight", "mlp.proj.weight")):
+            t = _torch_default(name, shape) if c["init"] == "torch" else None
+            if t is not None:
+                pass
+            elif name.endswith(("attn.o.weight", "mlp.proj.weight")):
                 t = torch.randn(shape, generator=g, dtype=torch.float64) * resid_std
             elif last == "bias" or name.endswith("sink_logit"):
                 t = torch.zeros(shape, dtype=torch.float64)
@@ -325,6 +343,8 @@ class SinkModel(nn.Module):
                 t = torch.randn(shape, generator=g, dtype=torch.float64) * std
             self.names.append(name)
             self._p[_key(name)] = nn.Parameter(t.to(dtype))
+        torch.set_rng_state(rng_state)
+        _TORCH_LINEAR.clear()
         if c["pos_encoding"] == "alibi":
             self.register_buffer("slopes", torch.tensor(alibi_slopes(c["n_head"]), dtype=dtype))
 
@@ -495,6 +515,30 @@ class SinkModel(nn.Module):
             loss = (nll * sel.to(logits.dtype)).sum() / n if n else logits.sum() * 0.0
         return {"logits": logits, "loss": loss, "attn_probs": probs, "sink_mass": masses,
                 "allowed": allowed, "hidden": hidden}
+
+
+_TORCH_LINEAR = {}
+
+
+def _torch_default(name, shape):
+    """init: torch. What PyTorch's own modules draw (global generator, torch.manual_seed): an
+    nn.Linear(in, out) for every linear weight and its bias (the bias is drawn with its weight),
+    nn.Embedding for wte and wpe; None for parameters nn has no default for (norms, sinks), which
+    keep the gpt2 rule."""
+    linear = ("attn." in name or "mlp." in name or "mlm.dense" in name or name == "lm_head.weight") \
+        and not name.endswith(("sink_k", "sink_v", "sink_logit"))
+    if name in ("wte", "wpe"):
+        return nn.Embedding(shape[0], shape[1]).weight.detach().to(torch.float64)
+    if not linear:
+        return None
+    base = name.rsplit(".", 1)[0]
+    if name.endswith(".weight"):
+        lin = nn.Linear(shape[1], shape[0])
+        _TORCH_LINEAR[base] = lin
+        return lin.weight.detach().to(torch.float64)
+    if name.endswith(".bias") and base in _TORCH_LINEAR:
+        return _TORCH_LINEAR.pop(base).bias.detach().to(torch.float64)
+    return None
 
 
 def _f32(x):
