@@ -175,7 +175,10 @@ static void write_header(FILE *f, const Run *run)
     }
     fputs("</div></header>\n", f);
     fputs("<nav><a href=\"#training\">Training</a><a href=\"#sinks\">Sink rate</a><a href=\"#heads\">Heads</a>"
-          "<a href=\"#onset\">Onset</a><a href=\"#attention\">Attention maps</a><a href=\"#positions\">Positions</a>"
+          "<a href=\"#onset\">Onset</a>", f);
+    if (run->pr.present[METRIC_ALPHA_BOS_ACTIVE] && run->pr.present[METRIC_ALPHA_BOS_DORMANT])
+        fputs("<a href=\"#classes\">Active/dormant</a>", f);
+    fputs("<a href=\"#attention\">Attention maps</a><a href=\"#positions\">Positions</a>"
           "<a href=\"#mechanics\">Mechanics</a></nav>\n", f);
 }
 
@@ -560,7 +563,8 @@ static void write_onset(FILE *f, const Run *run)
     }
     fputs("</table>\n", f);
     report_fig_end(f, "Red cells: heads that became sinks, with the step of onset. Second line: α₀ at the last probe, and the "
-               "sink location (argmax<sub>k</sub> α<sub>k</sub> over keys seen by at least T/4 queries) and its α<sub>k</sub> when it is not key 0.");
+               "sink location (argmax<sub>k</sub> α<sub>k</sub> over keys seen by at least T/4 queries) and its α<sub>k</sub> when it is not key 0; "
+               "when the data has query classes, the attention on BOS from dormant and from active queries.");
     if (a) {
         report_fig_begin(f, NULL, "α₀ per head at the last probe");
         double *v = malloc((size_t)LH * sizeof *v);

@@ -406,6 +406,7 @@ static void test_active_dormant_section_when_classes_logged(void **state)
     assert_non_null(strstr(cls, "Loss by query class"));
     assert_int_equal(count(cls, "<svg"), 2);
     free(cls);
+    assert_non_null(strstr(html, "<a href=\"#classes\">"));   /* the nav links to it */
     char *on = section(html, "onset");
     assert_non_null(strstr(on, "BOS: dormant"));
     free(on);
@@ -499,6 +500,7 @@ static void test_minimal_run_without_probes_still_renders(void **state)
     assert_non_null(strstr(html, "No probe lines"));
     assert_non_null(strstr(html, "config.yaml not found"));
     assert_null(strstr(html, "<section id=\"classes\""));   /* no query classes logged */
+    assert_null(strstr(html, "<a href=\"#classes\">"));
     free(html);
 }
 
