@@ -81,6 +81,7 @@ static ParamInit init_rule(const ModelConfig *c, ParamRole role, int fan_in)
     return init_gpt2(c, role);
 }
 
+/* The one place a parameter is added: named, grouped by its role and given its init rule. */
 static Tensor *vdeclare(Transformer *m, ParamRole role, int d0, int d1, int fan_in,
                         const char *fmt, va_list ap)
 {
@@ -100,6 +101,7 @@ static Tensor *declare(Transformer *m, ParamRole role, int d0, int d1, const cha
 static Tensor *declare(Transformer *m, ParamRole role, int d0, int d1, const char *fmt, ...)
 {
     int is_linear = role == ROLE_WEIGHT || role == ROLE_WEIGHT_RESIDUAL;
+    SL_CHECK(role != ROLE_BIAS, "declare: a Linear's bias is declared with declare_bias (its fan-in)");
     va_list ap;
     va_start(ap, fmt);
     Tensor *t = vdeclare(m, role, d0, d1, is_linear ? d1 : 0, fmt, ap);
