@@ -207,6 +207,9 @@ static const KeyDef KEYS[] = {
     U64_("train.seed", train.seed, "initialisation, data order and masking seed"),
     INT_("train.threads", train.threads, 1, 1024, "OpenBLAS and OpenMP threads"),
     INT_("train.log_every", train.log_every, 1, BIG, "training loss line every N steps"),
+    {"train.memory_limit", KT_U64, OFF(train.memory_limit), 0, 0, F_AUTO, NULL, NULL, NULL, 0, NULL,
+     "bytes the run may use, checked before anything is allocated (README \"Reliability\"); "
+     "auto = MemAvailable in /proc/meminfo"},
 
     INT_("probe.every", probe.every, 0, BIG, "sink probe every N steps (0 = off); the default gives 50 probe points over the default 2000 steps"),
     INT_("probe.n_seq", probe.n_seq, 1, BIG, "held-out probe sequences"),
@@ -568,6 +571,7 @@ static int apply(Ctx *x, const KeyDef *d, yaml_node_t *v)
     if (d->type == KT_SPECIAL) return d->parse(x, d, v);
     if (is_auto(v, d)) {
         if (d->type == KT_INT) *(int *)p = 0;
+        else if (d->type == KT_U64) *(uint64_t *)p = 0;
         else *(float *)p = NAN;
         return 0;
     }
@@ -874,7 +878,10 @@ static void fmt_value(char *out, size_t n, const KeyDef *d, const Config *c)
         if ((d->flags & F_AUTO) && *(const int *)p == 0) snprintf(out, n, "auto");
         else snprintf(out, n, "%d", *(const int *)p);
         break;
-    case KT_U64: snprintf(out, n, "%" PRIu64, *(const uint64_t *)p); break;
+    case KT_U64:
+        if ((d->flags & F_AUTO) && *(const uint64_t *)p == 0) snprintf(out, n, "auto");
+        else snprintf(out, n, "%" PRIu64, *(const uint64_t *)p);
+        break;
     case KT_FLOAT: fmt_float(out, n, *(const float *)p); break;
     case KT_BOOL: snprintf(out, n, "%s", *(const int *)p ? "true" : "false"); break;
     case KT_ENUM: {
