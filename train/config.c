@@ -15,6 +15,7 @@
 #include <yaml.h>
 
 #include "data/tokenizer.h"
+#include "train/yaml_depth.h"
 
 /* Enum fields are stored through int pointers: every enum here must be int-sized. */
 _Static_assert(sizeof(ModelKind) == sizeof(int), "enum size");
@@ -1069,15 +1070,42 @@ static int load_common(Config *c, FILE *f, const char *yaml, const char *name, i
     return rc;
 }
 
-static int load_file(Config *c, const char *path, int reset, char *err, size_t n_err)
+/* The whole file, so its nesting is checked before libyaml reads it; a config is small, so
+ * anything past 1 MB (or /dev/zero) is refused, and a NUL byte would end the text early. */
+static int read_config_text(const char *path, char **out, size_t *len, char *err, size_t n_err)
 {
+    enum { MAX_CONFIG_BYTES = 1 << 20 };
     FILE *f = fopen(path, "rb");
     if (!f) {
         set_err(err, n_err, "%s: cannot open config: %s", path, strerror(errno));
         return -1;
     }
-    int rc = load_common(c, f, NULL, path, reset, err, n_err);
+    char *buf = malloc(MAX_CONFIG_BYTES + 2);
+    size_t n = buf ? fread(buf, 1, MAX_CONFIG_BYTES + 1, f) : 0;
+    int bad = !buf || ferror(f), e = errno;
     fclose(f);
+    const char *nul = buf ? memchr(buf, 0, n) : NULL;
+    if (bad) set_err(err, n_err, "%s: cannot read config: %s", path, strerror(e));
+    else if (n > MAX_CONFIG_BYTES) set_err(err, n_err, "%s: larger than 1 MB; expected a YAML config", path);
+    else if (nul) set_err(err, n_err, "%s: NUL byte at offset %zu; expected YAML text", path, (size_t)(nul - buf));
+    if (bad || n > MAX_CONFIG_BYTES || nul) {
+        free(buf);
+        return -1;
+    }
+    buf[n] = 0;
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+static int load_file(Config *c, const char *path, int reset, char *err, size_t n_err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (read_config_text(path, &text, &len, err, n_err)) return -1;
+    int rc = yaml_depth_check(text, len, path, YAML_MAX_DEPTH, err, n_err);
+    if (!rc) rc = load_common(c, NULL, text, path, reset, err, n_err);
+    free(text);
     return rc;
 }
 
@@ -1093,6 +1121,8 @@ int config_merge_file(Config *c, const char *path, char *err, size_t n_err)
 
 int config_load_string(Config *c, const char *yaml, const char *name, char *err, size_t n_err)
 {
+    if (yaml_depth_check(yaml, strlen(yaml), name ? name : "config", YAML_MAX_DEPTH, err, n_err))
+        return -1;
     return load_common(c, NULL, yaml, name ? name : "config", 1, err, n_err);
 }
 
@@ -1111,6 +1141,11 @@ int config_set(Config *c, const char *assignment, char *err, size_t n_err)
 
     yaml_parser_t p;
     yaml_document_t doc;
+    char derr[256];
+    if (yaml_depth_check(value, strlen(value), "value", YAML_MAX_DEPTH, derr, sizeof derr)) {
+        set_err(err, n_err, "--set %s: %s", assignment, derr);
+        return -1;
+    }
     if (!yaml_parser_initialize(&p)) {
         set_err(err, n_err, "--set %s: cannot initialise the YAML parser", assignment);
         return -1;
