@@ -42,7 +42,7 @@ static void *corpus_xrealloc(void *p, size_t size)
 static void buf_reserve(Buf *b, int64_t extra)
 {
     if (b->n + extra <= b->cap) return;
-    int64_t cap = b->cap ? b->cap : 1 << 16;
+    int64_t cap = b->cap ? b->cap : 1 << 12;
     while (cap < b->n + extra) cap *= 2;
     b->p = corpus_xrealloc(b->p, (size_t)cap);
     b->cap = cap;
@@ -97,7 +97,7 @@ void corpus_add_doc(Corpus *c, const uint8_t *text, int64_t n, int file, int lin
         c->doc_line = corpus_xrealloc(c->doc_line, (size_t)c->cap_docs * sizeof *c->doc_line);
     }
     if (c->n_text + n > c->cap_text) {
-        int64_t cap = c->cap_text ? c->cap_text : 1 << 20;
+        int64_t cap = c->cap_text ? c->cap_text : 1 << 12;
         while (cap < c->n_text + n) cap *= 2;
         c->text = corpus_xrealloc(c->text, (size_t)cap);
         c->cap_text = cap;
