@@ -5,6 +5,7 @@
 #include "train/checkpoint.h"
 
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -416,9 +417,10 @@ static int check_member(const Archive *a, const unsigned char *ch, Member *mem, 
     }
     const unsigned char *lh = a->buf + off;
     size_t ln = get16(lh + 26), lx = get16(lh + 28);
-    if (get32(lh) != ZIP_LOCAL_SIG || ln != nl || memcmp(lh + ZIP_LOCAL_LEN, ch + ZIP_CENTRAL_LEN, nl) ||
-        get16(lh + 8) != method || (!(get16(lh + 6) & 8) && (get32(lh + 14) != crc ||
-        get32(lh + 18) != csize || get32(lh + 22) != usize))) {
+    /* every local header byte after the signature repeats the (CRC-covered) central entry:
+     * version, flags, method, time, date, crc, sizes, name and extra lengths, then the name */
+    if (get32(lh) != ZIP_LOCAL_SIG || ln != nl || memcmp(lh + 4, ch + 6, 26) != 0 ||
+        memcmp(lh + ZIP_LOCAL_LEN, ch + ZIP_CENTRAL_LEN, nl) || lx != 0) {
         set_err(err, n, "%s: section '%s' local header does not match the central directory "
                 "(file damaged)", path, sec);
         return -1;
@@ -463,8 +465,19 @@ static int archive_open(Archive *a, const char *path, char *err, size_t n)
         set_err(err, n, "%s: not a sinklab checkpoint (a ZIP file without the sinklab signature)", path);
         return -1;
     }
-    unsigned long want = strtoul(comment + pl, NULL, 16);
-    if (cd_off + cd_size != (size_t)e || get16(end + 8) != count) {
+    char *hex_end;
+    unsigned long want = strtoul(comment + pl, &hex_end, 16);
+    /* the end record's other fields: one disk (numbers 0), the entry counts agree, the comment
+     * is exactly the prefix and 8 hex digits */
+    int lower_hex = 1;
+    for (size_t i = pl; i < pl + 8 && lower_hex; i++)
+        lower_hex = isdigit((unsigned char)comment[i]) || (comment[i] >= 'a' && comment[i] <= 'f');
+    if (!lower_hex || hex_end != comment + pl + 8 || *hex_end) {
+        set_err(err, n, "%s: end record comment damaged (file damaged)", path);
+        return -1;
+    }
+    if (cd_off + cd_size != (size_t)e || get16(end + 8) != count || get16(end + 4) != 0 ||
+        get16(end + 6) != 0) {
         set_err(err, n, "%s: central directory out of place (file damaged or truncated)", path);
         return -1;
     }
