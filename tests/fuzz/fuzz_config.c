@@ -11,9 +11,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
     char err[1024];
     const char *path = fuzz_write_file(data, n, ".yaml");
     config_defaults(&c);
-    if (config_load(&c, path, err, sizeof err) == 0) {
-        config_validate(&c, err, sizeof err);
-        /* what loads must write back and load again */
+    /* a valid config must write back and load again (an invalid one is only refused) */
+    if (config_load(&c, path, err, sizeof err) == 0 && config_validate(&c, err, sizeof err) == 0) {
         char *yaml = config_to_string(&c);
         static Config again;
         if (config_load_string(&again, yaml, "round trip", err, sizeof err) != 0) abort();
