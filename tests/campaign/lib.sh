@@ -13,12 +13,13 @@ PASS=0
 FAIL=0
 SKIP=0
 
-# The tiny run every script uses: 2 layers, d 32, T 64, synthetic corpus, checkpoints every 10.
+# The tiny run every script uses: 2 layers, d 32, T 64, synthetic corpus, checkpoints every 10,
+# CAMPAIGN_STEPS steps (default 200).
 tiny_config() {
-    cat > "$1" <<'YAML'
+    sed "s/STEPS/${CAMPAIGN_STEPS:-200}/" > "$1" <<'YAML'
 model: {n_layer: 2, d_model: 32, n_head: 2, d_ff: 64, max_seq_len: 64}
 data: {corpus: synthetic, seq_len: 64, synthetic_docs: 200}
-train: {steps: 200, batch_size: 4, threads: 1, log_every: 1, eval_every: 50, eval_batches: 2}
+train: {steps: STEPS, batch_size: 4, threads: 1, log_every: 1, eval_every: 50, eval_batches: 2}
 probe: {every: 50, n_seq: 8, seq_len: 16, jacobian_seq: 2, jacobian_samples: 2}
 checkpoint: {every: 10, log_spaced: true}
 YAML

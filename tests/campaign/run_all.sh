@@ -3,7 +3,8 @@
 # lines), or with `quick` the small subset CTest runs (test_campaign_quick).
 cd "$(dirname "$0")"
 if [ "${1:-}" = quick ]; then
-    K=2; C=15; T=2
+    K=1; C=15; T=2
+    export CAMPAIGN_QUICK=1
 else
     K=20; C=100; T=10
 fi
@@ -13,5 +14,5 @@ rc=0
 ./twoproc.sh "$T" || rc=1
 ./corrupt.sh "$C" || rc=1
 ./kill9.sh "$K" || rc=1
-./diskfull.sh || rc=1
+[ -z "${CAMPAIGN_QUICK:-}" ] && { ./diskfull.sh || rc=1; }
 exit $rc

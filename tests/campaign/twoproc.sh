@@ -7,15 +7,15 @@
 N="${1:-10}"
 CFG="$WORK/tiny.yaml"
 tiny_config "$CFG"
-"$BIN" train "$CFG" --out "$WORK/ref" --quiet --set train.steps=100 || exit 1
+"$BIN" train "$CFG" --out "$WORK/ref" --quiet --set train.steps=40 || exit 1
 losses "$WORK/ref" > "$WORK/ref.losses"
 both() {   # dir extra-args...: starts two, checks one 0 and one 2
     local d="$1"
     shift
-    "$BIN" train "$CFG" --out "$d" --quiet --set train.steps=100 "$@" >"$WORK/a.out" 2>&1 &
+    "$BIN" train "$CFG" --out "$d" --quiet --set train.steps=40 "$@" >"$WORK/a.out" 2>&1 &
     local a=$!
     sleep 0.01
-    "$BIN" train "$CFG" --out "$d" --quiet --set train.steps=100 "$@" >"$WORK/b.out" 2>&1 &
+    "$BIN" train "$CFG" --out "$d" --quiet --set train.steps=40 "$@" >"$WORK/b.out" 2>&1 &
     local b=$!
     wait $a; local ra=$?
     wait $b; local rb=$?
