@@ -117,13 +117,18 @@ static int npy_parse(NpyView *v, const unsigned char *p, size_t n, char *why, si
         long long x = strtoll(q, &e, 10);
         if (e == q || x < 0 || v->ndim == 8) { set_err(why, nwhy, "has an unreadable shape"); return -1; }
         v->shape[v->ndim++] = x;
-        elems *= (size_t)x;
+        /* a crafted shape must not wrap around to the member's real size */
+        if (__builtin_mul_overflow(elems, (size_t)x, &elems)) {
+            set_err(why, nwhy, "has a shape whose size overflows");
+            return -1;
+        }
         q = e;
     }
     int item = v->descr[2] ? atoi(v->descr + 2) : 0;
     v->data = p + off + hl;
     v->nbytes = n - off - hl;
-    if (item <= 0 || v->nbytes != elems * (size_t)item) {
+    size_t want;
+    if (item <= 0 || __builtin_mul_overflow(elems, (size_t)item, &want) || v->nbytes != want) {
         set_err(why, nwhy, "holds %zu data bytes, its header says %zu x '%s'", v->nbytes, elems,
                 v->descr);
         return -1;
