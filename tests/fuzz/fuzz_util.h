@@ -1,4 +1,4 @@
-/* fuzz_util.h: shared by the libFuzzer harnesses (tests/fuzz/README.md): the input written to a
+/* fuzz_util.h: shared by the libFuzzer harnesses (README "Reliability"): the input written to a
  * scratch file for readers that take a path. */
 #ifndef SINKLAB_FUZZ_UTIL_H
 #define SINKLAB_FUZZ_UTIL_H
