@@ -593,9 +593,9 @@ static int run_loop(Trainer *t, char *err, size_t n)
         if (is_ckpt && save_checkpoint(t, err, n) != 0) return 1;
         progress(t, loss, recent);
     }
-    /* a run that wrote no checkpoint still replaces the old one when it ends */
-    if (stop_requested(t, err, n) < 0 || swap_in(t, err, n) != 0) return 1;
-    return 0;
+    /* a run that wrote no checkpoint still replaces the old one when it ends (a signal that
+     * arrives after the last step changes nothing: the run is complete) */
+    return swap_in(t, err, n) != 0;
 }
 
 /* A run killed between a checkpoint's rename and its probe file lost that file: the resumed
