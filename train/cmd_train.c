@@ -26,8 +26,12 @@ static void usage(FILE *f)
         "  --set k=v   override any config key (same dotted names as the YAML), repeatable\n"
         "  --out DIR   the run folder\n"
         "  --resume    continue the run in DIR from its newest intact checkpoint\n"
-        "  --force     replace an existing run folder\n"
-        "  --quiet     no console output (log.txt is still written)\n");
+        "  --force     replace an existing run folder (the new run is swapped in at its first\n"
+        "              checkpoint; until then the old run stays whole)\n"
+        "  --quiet     no console output (log.txt is still written)\n"
+        "A run folder has one owner (RUN/.lock); SIGINT/SIGTERM/SIGHUP stop after the current step\n"
+        "with a checkpoint (exit 130/143/129). The config's memory is checked against\n"
+        "train.memory_limit before anything is allocated.\n");
 }
 
 /* Loads CONFIG, applies the --set overrides in order, validates. Shared with `sinklab data`. */

@@ -19,7 +19,8 @@ static void usage(FILE *f)
         "  sinklab report RUN_DIR       (re)write RUN_DIR/report.html, e.g. for a stopped run\n"
         "  sinklab --help | --version | COMMAND --help\n"
         "\n"
-        "exit codes: 0 success, 2 bad usage or input, 1 runtime failure\n",
+        "exit codes: 0 success, 2 bad usage or input, 1 runtime failure, 130/143/129 train stopped\n"
+        "by SIGINT/SIGTERM/SIGHUP after saving a checkpoint (continue with --resume)\n",
         SINKLAB_VERSION);
 }
 
