@@ -21,6 +21,7 @@ typedef struct {
     const float *slopes;
     Tensor *q, *k, *v, *sink_k, *sink_v, *sink_logit;
     int *row_lo, *row_hi;        /* (B, T): first and last allowed key of each query */
+    uint8_t *row_dense;          /* (B, T): 1 if every key in [lo, hi] is allowed (causal rows) */
     Arena *arena;                /* backward scratch */
 } AttnCtx;
 
@@ -84,6 +85,7 @@ static float dotf(const float *a, const float *b, int n)
 
 /* sum_j x[j] y[j] (y NULL: sum_j x[j]) over [lo, hi] in 8 interleaved partial sums combined in a
  * fixed order: deterministic, and 8 independent add chains instead of one serial chain. */
+SL_VECTOR_CLONES
 static float row_sum(const float *x, const float *y, int lo, int hi)
 {
     float acc[8] = {0};
@@ -99,21 +101,55 @@ static float row_sum(const float *x, const float *y, int lo, int hi)
     return t;
 }
 
-/* max of s[j] over allowed j in [lo, hi] (-inf if none); max is exact in any order, so 8 lanes
- * run in parallel. */
+/* max of s[j] over allowed j in [lo, hi] (-inf if none; al NULL: every j is allowed); max is
+ * exact in any order, so 8 lanes run in parallel, branch-free so the loop vectorises. */
+SL_VECTOR_CLONES
 static float row_max(const float *s, const uint8_t *al, int lo, int hi)
 {
     float acc[8];
     for (int u = 0; u < 8; u++) acc[u] = -INFINITY;
     int j = lo;
+    if (!al) {
+        for (; j + 8 <= hi + 1; j += 8)
+            for (int u = 0; u < 8; u++) acc[u] = s[j + u] > acc[u] ? s[j + u] : acc[u];
+        for (; j <= hi; j++) acc[0] = s[j] > acc[0] ? s[j] : acc[0];
+    }
     for (; j + 8 <= hi + 1; j += 8)
-        for (int u = 0; u < 8; u++)
-            if (al[j + u] && s[j + u] > acc[u]) acc[u] = s[j + u];
+        for (int u = 0; u < 8; u++) {
+            /* v = allowed ? s : -inf, selected on the bits (a float select would not vectorise) */
+            uint32_t keep = 0u - (uint32_t)(al[j + u] != 0);
+            union { float f; uint32_t u; } v = {.f = s[j + u]}, ninf = {.f = -INFINITY};
+            v.u = (v.u & keep) | (ninf.u & ~keep);
+            acc[u] = v.f > acc[u] ? v.f : acc[u];
+        }
     float m = -INFINITY;
     for (int u = 0; u < 8; u++) m = acc[u] > m ? acc[u] : m;
     for (; j <= hi; j++)
         if (al[j] && s[j] > m) m = s[j];
     return m;
+}
+
+/* p[j] = exp(s[j] - m) where allowed, 0 elsewhere, for j in [lo, hi] (al NULL: all allowed).
+ * The masked lanes are cleared on the bits (their exponent may overflow: masked keys are not in
+ * the max). */
+SL_VECTOR_CLONES
+static void row_exp(float *p, const float *s, const uint8_t *al, float m, int lo, int hi)
+{
+    if (!al) {
+        for (int j = lo; j <= hi; j++) p[j] = exp_nonpos(s[j] - m);
+        return;
+    }
+    for (int j = lo; j <= hi; j++) {
+        union { float f; uint32_t u; } e = {.f = exp_nonpos(s[j] - m)};
+        e.u &= 0u - (uint32_t)(al[j] != 0);
+        p[j] = e.f;
+    }
+}
+
+SL_VECTOR_CLONES
+static void row_scale(float *p, float f, int lo, int hi)
+{
+    for (int j = lo; j <= hi; j++) p[j] *= f;
 }
 
 /* x[j] = 0 for j in [0, n) outside [lo, hi] (lo > hi: the whole row). */
@@ -150,7 +186,7 @@ static size_t attn_work(const AttnCtx *c)
 
 /* First and last allowed key of every query, so rows only touch their mask's support
  * (half the work for causal masks, far less for windows). lo > hi marks an empty row. */
-static void rows_find_range(int *lo, int *hi, const uint8_t *allowed, int B, int T)
+static void rows_find_range(int *lo, int *hi, uint8_t *dense, const uint8_t *allowed, int B, int T)
 {
     int par = (size_t)B * T * T >= ATTN_PARALLEL_MIN;
     #pragma omp parallel for schedule(static) if (par)
@@ -161,6 +197,9 @@ static void rows_find_range(int *lo, int *hi, const uint8_t *allowed, int B, int
         while (z >= 0 && !al[z]) z--;
         lo[r] = a;
         hi[r] = z;
+        int n = 0;
+        for (int j = a; j <= z; j++) n += al[j];
+        dense[r] = n == z - a + 1;
     }
 }
 
@@ -214,14 +253,12 @@ static void row_weights(float *p, RowExtra *ex, float *s, const AttnCtx *c, cons
     case ATTN_SOFTMAX1:
     case ATTN_SCALED: {
         /* Stable form: subtract the max over every term, sink terms included. */
-        float m = row_max(s, al, lo, hi);
+        const uint8_t *mal = c->row_dense[b * T + i] ? NULL : al;
+        float m = row_max(s, mal, lo, hi);
         if (has_key && sk > m) m = sk;
         if (has_logit && bl > m) m = bl;
         if (c->norm == ATTN_SOFTMAX1 && 0.0f > m) m = 0.0f;
-        /* Exponentiate everything (a pure float loop vectorises), then zero the masked keys. */
-        for (int j = lo; j <= hi; j++) p[j] = exp_nonpos(s[j] - m);
-        for (int j = lo; j <= hi; j++)
-            if (!al[j]) p[j] = 0.0f;
+        row_exp(p, s, mal, m, lo, hi);
         z = row_sum(p, NULL, lo, hi);
         if (has_key) ex->key = exp_nonpos(sk - m);
         if (has_logit) ex->logit = exp_nonpos(bl - m);
@@ -229,7 +266,7 @@ static void row_weights(float *p, RowExtra *ex, float *s, const AttnCtx *c, cons
         z += ex->key + ex->logit + ex->fixed;
         /* z >= 1 unless the row has no term at all (then everything stays 0). */
         f = z > 0.0f ? (c->norm == ATTN_SCALED ? c->scale : 1.0f) / z : 0.0f;
-        for (int j = lo; j <= hi; j++) p[j] *= f;
+        row_scale(p, f, lo, hi);
         ex->key *= f;
         ex->logit *= f;
         ex->fixed *= f;
@@ -500,7 +537,8 @@ Tensor *op_attention(Graph *g, Tensor *q, Tensor *k, Tensor *v, int n_head,
     c->arena = &g->arena;
     c->row_lo = arena_alloc(&g->arena, (size_t)c->B * c->T * sizeof(int));
     c->row_hi = arena_alloc(&g->arena, (size_t)c->B * c->T * sizeof(int));
-    rows_find_range(c->row_lo, c->row_hi, c->allowed, c->B, c->T);
+    c->row_dense = arena_alloc(&g->arena, (size_t)c->B * c->T);
+    rows_find_range(c->row_lo, c->row_hi, c->row_dense, c->allowed, c->B, c->T);
 
     int needs_grad = q->grad || k->grad || v->grad || (c->sink_k && c->sink_k->grad) ||
                      (c->sink_v && c->sink_v->grad) || (c->sink_logit && c->sink_logit->grad);
