@@ -576,19 +576,19 @@ def main_driver(a):
         shapes += [dict(x) for x in SWEEP if x not in shapes]
     if not shapes:
         shapes = [parse_shape(a, "R1")]
-    runs = []
-    for s in shapes:
-        r = measure_shape(a, s)
-        r["label"] = shape_label(s)
-        runs.append(r)
     report = {"commit": source_state(), "machine": machine(),
               "command": "bench/bench_train.py " + " ".join(sys.argv[1:]),
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
-              "shapes": runs}
-    if a.json_out:
-        with open(a.json_out, "w") as f:
-            json.dump(report, f, indent=1, default=str)
+              "shapes": []}
+    runs = report["shapes"]
+    for s in shapes:
+        r = measure_shape(a, s)
+        r["label"] = shape_label(s)
+        runs.append(r)
+        if a.json_out:   # after every shape, so a long sweep that is stopped keeps what it measured
+            with open(a.json_out, "w") as f:
+                json.dump(report, f, indent=1, default=str)
     if a.json:
         print(json.dumps(report, indent=1, default=str))
     elif len(runs) > 1 or a.json_out:
@@ -660,8 +660,8 @@ def main(argv=None):
     p.add_argument("--sweep", action="store_true",
                    help="also run the T/d scaling sweep (T 64..1024 at d 128, d 64..512 at T 256)")
     p.add_argument("--json-out", metavar="FILE", help="also write the JSON summary to FILE")
-    p.add_argument("--table", metavar="FILE",
-                   help="print the markdown table of a --json-out summary and exit")
+    p.add_argument("--table", metavar="FILE", nargs="+",
+                   help="print the markdown tables of --json-out summaries and exit")
     for k, what in (("L", "layers"), ("d", "d_model"), ("H", "heads"), ("F", "d_ff"),
                     ("T", "sequence length"), ("B", "batch size")):
         p.add_argument(f"--{k}", type=int, help=f"override the shape's {what}")
@@ -691,8 +691,13 @@ def main(argv=None):
         a.threads = int(a.threads)
         return torch_worker(a)
     if a.table:
-        with open(a.table) as f:
-            print(markdown_table(json.load(f)))
+        reports = []
+        for path in a.table:
+            with open(path) as f:
+                reports.append(json.load(f))
+        for r in reports:
+            print(markdown_table(r))
+            print()
         return 0
     return main_driver(a)
 
