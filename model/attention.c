@@ -1,8 +1,10 @@
 /* attention.c: the fused attention op (every normalizer and learned sink in one kernel), its
- * backward, and the ALiBi slopes. Work is split over (b, h) blocks; each block is computed by one
- * thread in a fixed order, and per-head sink gradients are reduced serially over b, so results are
- * bit-identical for any thread count. Backward recomputes each row's probabilities with the same
- * code as forward, so nothing of size T^2 is saved. */
+ * backward, and the ALiBi slopes. Queries go in tiles of ATTN_TILE rows against the union of
+ * their key ranges: the four products are cblas_sgemm calls on the strided head columns, the
+ * normalizers are row loops. Work is split over (b, h) blocks; each block is computed by one
+ * thread in a fixed order, and per-head sink gradients are reduced serially over b, so results
+ * are bit-identical for any thread count. Backward recomputes each tile's probabilities with the
+ * same code as forward, so nothing of size T^2 is saved (scratch is ATTN_TILE x T per thread). */
 #include "model/attention.h"
 #include "model/fastmath.h"
 
