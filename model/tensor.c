@@ -8,7 +8,9 @@
 
 #include "base/rng.h"
 
-#define PARAMS_MAX 4096
+/* model.n_layer reaches 256 with up to 26 tensors a layer (swiglu, gate, kv sinks, biases,
+ * norms) plus the embeddings and head */
+#define PARAMS_MAX 8192
 
 void arena_init(Arena *a, size_t cap, const char *name)
 {

@@ -4,6 +4,7 @@
  * covered by a CRC. */
 #include "train/npz.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -94,13 +95,18 @@ static int npy_parse(NpyView *v, const unsigned char *p, size_t n, char *why, si
         long long x = strtoll(q, &e, 10);
         if (e == q || x < 0 || v->ndim == 8) { sl_errf(why, nwhy, "has an unreadable shape"); return -1; }
         v->shape[v->ndim++] = x;
-        elems *= (size_t)x;
+        /* a crafted shape must not wrap around to the member's real size */
+        if (__builtin_mul_overflow(elems, (size_t)x, &elems)) {
+            sl_errf(why, nwhy, "has a shape whose size overflows");
+            return -1;
+        }
         q = e;
     }
     int item = v->descr[2] ? atoi(v->descr + 2) : 0;
     v->data = p + off + hl;
     v->nbytes = n - off - hl;
-    if (item <= 0 || v->nbytes != elems * (size_t)item) {
+    size_t want;
+    if (item <= 0 || __builtin_mul_overflow(elems, (size_t)item, &want) || v->nbytes != want) {
         sl_errf(why, nwhy, "holds %zu data bytes, its header says %zu x '%s'", v->nbytes, elems,
                 v->descr);
         return -1;
@@ -278,9 +284,10 @@ static int check_member(const NpzArchive *a, const unsigned char *ch, NpzMember 
     }
     const unsigned char *lh = a->buf + off;
     size_t ln = get16(lh + 26), lx = get16(lh + 28);
-    if (get32(lh) != ZIP_LOCAL_SIG || ln != nl || memcmp(lh + ZIP_LOCAL_LEN, ch + ZIP_CENTRAL_LEN, nl) ||
-        get16(lh + 8) != method || (!(get16(lh + 6) & 8) && (get32(lh + 14) != crc ||
-        get32(lh + 18) != csize || get32(lh + 22) != usize))) {
+    /* every local header byte after the signature repeats the (CRC-covered) central entry:
+     * version, flags, method, time, date, crc, sizes, name and extra lengths, then the name */
+    if (get32(lh) != ZIP_LOCAL_SIG || ln != nl || memcmp(lh + 4, ch + 6, 26) != 0 ||
+        memcmp(lh + ZIP_LOCAL_LEN, ch + ZIP_CENTRAL_LEN, nl) || lx != 0) {
         sl_errf(err, n, "%s: section '%s' local header does not match the central directory "
                 "(file damaged)", path, sec);
         return -1;
@@ -324,8 +331,19 @@ int npz_open(NpzArchive *a, const char *path, char *err, size_t n)
         sl_errf(err, n, "%s: not a sinklab checkpoint (a ZIP file without the sinklab signature)", path);
         return -1;
     }
-    unsigned long want = strtoul(comment + pl, NULL, 16);
-    if (cd_off + cd_size != (size_t)e || get16(end + 8) != count) {
+    char *hex_end;
+    unsigned long want = strtoul(comment + pl, &hex_end, 16);
+    /* the end record's other fields: one disk (numbers 0), the entry counts agree, the comment
+     * is exactly the prefix and 8 hex digits */
+    int lower_hex = 1;
+    for (size_t i = pl; i < pl + 8 && lower_hex; i++)
+        lower_hex = isdigit((unsigned char)comment[i]) || (comment[i] >= 'a' && comment[i] <= 'f');
+    if (!lower_hex || hex_end != comment + pl + 8 || *hex_end) {
+        sl_errf(err, n, "%s: end record comment damaged (file damaged)", path);
+        return -1;
+    }
+    if (cd_off + cd_size != (size_t)e || get16(end + 8) != count || get16(end + 4) != 0 ||
+        get16(end + 6) != 0) {
         sl_errf(err, n, "%s: central directory out of place (file damaged or truncated)", path);
         return -1;
     }
