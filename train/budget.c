@@ -67,9 +67,13 @@ void budget_compute(Budget *b, const Config *c)
         "model.n_layer, model.d_model, model.d_ff, model.vocab_size", 16 * param_floats(m));
     add(b, "step arena (activations and their gradients)",
         "train.batch_size, data.seq_len, model.n_layer, model.vocab_size", arena_bytes(m, B, T));
-    /* training and validation batches: 5 int32 arrays each, plus the attention mask */
-    add(b, "batches", "train.batch_size, data.seq_len", 2 * (B * T * 20 + B * T * T));
-    if (c->data.corpus == CORPUS_SYNTHETIC)
+    /* training and validation batches: 5 int32 arrays and the query classes each, plus the
+     * attention mask */
+    add(b, "batches", "train.batch_size, data.seq_len", 2 * (B * T * 21 + B * T * T));
+    int bb = c->data.corpus == CORPUS_BIGRAM_BACKCOPY;
+    if (bb)
+        add(b, "bigram_backcopy chain", "data.corpus", 256.0 * 256.0 * sizeof(uint64_t));
+    if (c->data.corpus == CORPUS_SYNTHETIC || (bb && c->data.bb_source == CORPUS_SYNTHETIC))
         add(b, "synthetic corpus", "data.synthetic_docs",
             c->data.synthetic_docs * SYNTH_DOC_BYTES * BYTES_PER_TEXT_BYTE);
     int probes = c->probe.every > 0 || c->checkpoint.every > 0 || c->checkpoint.log_spaced;
