@@ -20,6 +20,7 @@ typedef struct {
     const int32_t *positions;
     const float *slopes;
     Tensor *q, *k, *v, *sink_k, *sink_v, *sink_logit;
+    const float *key_weight;     /* (H, T) or NULL: interventions only */
     int *row_lo, *row_hi;        /* (B, T): first and last allowed key of each query */
     Arena *arena;                /* backward scratch */
 } AttnCtx;
@@ -217,6 +218,17 @@ static void rows_find_range(int *lo, int *hi, const uint8_t *allowed, int B, int
     }
 }
 
+/* Interventions: p[j] (and the sigmoid slope s[j]) times w[j] for keys j != i. A constant factor
+ * on an unnormalised weight leaves the softmax backward formula unchanged. */
+static void row_apply_key_weight(float *p, float *s, const float *w, int i, int lo, int hi)
+{
+    for (int j = lo; j <= hi; j++) {
+        if (j == i) continue;
+        p[j] *= w[j];
+        if (s) s[j] *= w[j];
+    }
+}
+
 /* Weights of query i in block (b, h): p[j] for j in [lo, hi] (0 where not allowed) and the extra
  * terms in ex. qi (D) is the query, sc->KT the block's keys. On return s[j] holds the scores for
  * the softmax family and sigmoid'(score) (0 where not allowed) for the sigmoid forms, which is
@@ -249,6 +261,7 @@ static void row_weights(float *p, RowExtra *ex, float *s, const AttnCtx *c, cons
         for (int j = lo; j <= hi; j++) p[j] = exp_nonpos(s[j] - m);
         for (int j = lo; j <= hi; j++)
             if (!al[j]) p[j] = 0.0f;
+        if (c->key_weight) row_apply_key_weight(p, NULL, c->key_weight + (size_t)h * T, i, lo, hi);
         float z = row_sum(p, NULL, lo, hi);
         if (has_key) ex->key = exp_nonpos(sk - m);
         if (has_logit) ex->logit = exp_nonpos(bl - m);
@@ -271,6 +284,8 @@ static void row_weights(float *p, RowExtra *ex, float *s, const AttnCtx *c, cons
             s[j] = 0.0f;
         }
     }
+    /* p_j = w_j sigmoid(.) has slope w_j sigmoid'(.): scaling s[] too keeps backward exact */
+    if (c->key_weight) row_apply_key_weight(p, s, c->key_weight + (size_t)h * T, i, lo, hi);
     if (has_key) ex->key = sigmoid_slope(sk + b0, &ex->slope_key);
     if (c->norm == ATTN_SIGMOID) return;
     /* sigmoid_norm: the logit sink is a virtual key with score b_h; divide by the row sum. */
@@ -557,6 +572,7 @@ Tensor *op_attention(Graph *g, Tensor *q, Tensor *k, Tensor *v, int n_head,
     c->sink_k = args->sink_k;
     c->sink_v = args->sink_v;
     c->sink_logit = args->sink_logit;
+    c->key_weight = args->key_weight;
     c->arena = &g->arena;
     c->row_lo = arena_alloc(&g->arena, (size_t)c->B * c->T * sizeof(int));
     c->row_hi = arena_alloc(&g->arena, (size_t)c->B * c->T * sizeof(int));
