@@ -103,6 +103,8 @@ static int parse_targets(IvOp *op, char *s, const char *spec, char *err, size_t 
 /* Arguments of one operation (args may be NULL: none written). */
 static int parse_args(IvOp *op, char *args, const char *spec, char *err, size_t n)
 {
+    char given[IV_SPEC_LEN];
+    snprintf(given, sizeof given, "%s", args ? args : "");
     char *b = NULL;
     int bad = 0;
     op->pos = op->pos2 = 0;
@@ -159,7 +161,8 @@ static int parse_args(IvOp *op, char *args, const char *spec, char *err, size_t 
     }
     if (bad) {
         snprintf(err, n, "'%s': %s: expected %s (P, I, J, N, W, ID: integers >= 0, K an integer, "
-                 "F and S numbers >= 0)", spec, IV_KIND_NAMES[op->kind], IV_FORMS[op->kind]);
+                 "F and S numbers >= 0), got %s%s%s", spec, IV_KIND_NAMES[op->kind],
+                 IV_FORMS[op->kind], args ? "'" : "no arguments", args ? given : "", args ? "'" : "");
         return -1;
     }
     return 0;

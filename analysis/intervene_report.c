@@ -151,6 +151,21 @@ static void put_settings(FILE *f, JsonWriter *w, const ProbeConfig *pc, const ch
     fwrite(t, 1, len - 1, f);
 }
 
+/* The probe sequences every run starts from, so any run can be reproduced elsewhere
+ * (tools/torch_load.py replays the specs on them). */
+static void write_batch(JsonWriter *w, const Batch *b)
+{
+    int shape[2] = {b->B, b->T};
+    jsonw_key_object_begin(w, "probe_batch");
+    jsonw_key_ints(w, "tokens", b->tokens, shape, 2);
+    jsonw_key_ints(w, "targets", b->targets, shape, 2);
+    jsonw_key_ints(w, "positions", b->positions, shape, 2);
+    jsonw_key_ints(w, "doc_ids", b->doc_ids, shape, 2);
+    jsonw_key_floats(w, "loss_mask", b->loss_mask, shape, 2);
+    jsonw_key_ints(w, "prefix_len", b->prefix_len, &b->B, 1);
+    jsonw_object_end(w);
+}
+
 static FILE *open_tmp(const char *path, char *tmp, size_t n, char *err, size_t n_err)
 {
     snprintf(tmp, n, "%s.tmp", path);
@@ -195,6 +210,7 @@ int intervene_write_json(const char *path, const IvCheckpoint *cks, int n_ck,
         jsonw_object_begin(&w);
         jsonw_key_int(&w, "step", ck->step);
         jsonw_key_string(&w, "checkpoint", ck->checkpoint);
+        write_batch(&w, &ck->batch);
         jsonw_object_end(&w);
         size_t len;
         const char *t = jsonw_text(&w, &len);

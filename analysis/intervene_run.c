@@ -167,6 +167,13 @@ int intervene_run(IvCheckpoint *out, Probe *p, Transformer *m, const Interventio
     out->L = L;
     out->H = H;
     out->causal = m->cfg.kind == MODEL_CAUSAL;
+    batch_alloc(&out->batch, p->B, p->T);
+    memcpy(out->batch.tokens, p->batch.tokens, (size_t)BT * sizeof(int32_t));
+    memcpy(out->batch.targets, p->batch.targets, (size_t)BT * sizeof(int32_t));
+    memcpy(out->batch.positions, p->batch.positions, (size_t)BT * sizeof(int32_t));
+    memcpy(out->batch.doc_ids, p->batch.doc_ids, (size_t)BT * sizeof(int32_t));
+    memcpy(out->batch.loss_mask, p->batch.loss_mask, (size_t)BT * sizeof(float));
+    memcpy(out->batch.prefix_len, p->batch.prefix_len, (size_t)p->B * sizeof(int32_t));
     IvResult *b = &out->base;
     p->edit = NULL;
     run_probe(b, p, m, 0);
@@ -200,6 +207,7 @@ static void result_free(IvResult *r)
 void intervene_checkpoint_free(IvCheckpoint *c)
 {
     result_free(&c->base);
+    if (c->batch.tokens) batch_free(&c->batch);
     for (int i = 0; i < c->n; i++) result_free(&c->res[i]);
     free(c->res);
     memset(c, 0, sizeof *c);

@@ -37,6 +37,7 @@ typedef struct {
     int64_t step;
     char checkpoint[1024];
     int L, H, causal;
+    Batch batch;                /* the probe batch every run starts from (for the record) */
     IvResult base;
     int n;
     IvResult *res;              /* n, in spec order */
