@@ -56,7 +56,7 @@ static void fill_batch(Batch *b, TestRng *r)
         }
     for (int k = 0; k < b->B * b->T; k++)
         b->targets[k] = (k + 1) % b->T ? b->tokens[k + 1] : trng_int(r, 0, 255);
-    for (int s = 0; s < b->B; s++) b->prefix_len[s] = 0;
+    for (int s = 0; s < b->B; s++) b->prefix_len[s] = 3;   /* read by prefix-LM models only */
 }
 
 static void apply_ok(IvApplied *a, const char *spec, const Batch *b, const ModelConfig *c)
@@ -261,10 +261,11 @@ static void test_block_key_keeps_the_relative_weights_of_other_keys(void **s)
     check_block_key_renormalises(ATTN_SIGMOID_NORM);
 }
 
-static void test_head_edits_leave_other_heads_bit_identical(void **s)
+/* Head edits on layer 1 head 2 of a model c: every other head's probabilities are
+ * bit-identical, and the targeted head did change. */
+static void check_head_isolation(ModelConfig c, const char *what)
 {
     const char *specs[] = {"block_key:0@1.2", "scale_attn:3,0.25@1.2", "zero_value:0@1.2"};
-    ModelConfig c = small_config(MODEL_CAUSAL, ATTN_SOFTMAX);
     Transformer m;
     model_random(&m, &c, 0.4f);
     int B = 2, T = 12, H = c.n_head;
@@ -285,18 +286,44 @@ static void test_head_edits_leave_other_heads_bit_identical(void **s)
                     const float *A = base.tr.attn_probs[l] + ((size_t)s2 * H + h) * TT;
                     const float *A2 = iv.tr.attn_probs[l] + ((size_t)s2 * H + h) * TT;
                     if (memcmp(A, A2, TT * sizeof(float)))
-                        fail_msg("%s changed layer %d head %d (sequence %d)", specs[k], l, h, s2);
+                        fail_msg("%s: %s changed layer %d head %d (sequence %d)", what, specs[k],
+                                 l, h, s2);
                 }
         /* and the targeted head did change (zero_value changes its output, not its weights) */
         if (k < 2) {
             const float *A = base.tr.attn_probs[1] + 2 * TT, *A2 = iv.tr.attn_probs[1] + 2 * TT;
-            assert_true(memcmp(A, A2, TT * sizeof(float)) != 0);
+            if (!memcmp(A, A2, TT * sizeof(float))) fail_msg("%s: %s changed nothing", what, specs[k]);
         }
         run_free(&iv);
     }
     run_free(&base);
     batch_free(&b);
     transformer_free(&m);
+}
+
+static void test_head_edits_leave_other_heads_bit_identical(void **s)
+{
+    check_head_isolation(small_config(MODEL_CAUSAL, ATTN_SOFTMAX), "causal softmax");
+}
+
+/* The same on every kind, normalizer, learned sink and positional encoding. */
+static void test_head_edits_work_on_every_variant(void **s)
+{
+    const ModelKind kinds[] = {MODEL_CAUSAL, MODEL_BIDIRECTIONAL, MODEL_PREFIX_LM};
+    const SinkKind sinks[] = {SINK_NONE, SINK_LOGIT, SINK_KV_BIAS, SINK_TOKEN};
+    const PosEncoding pos[] = {POS_LEARNED, POS_ROPE, POS_ALIBI};
+    for (int k = 0; k < 3; k++)
+        for (int n = ATTN_SOFTMAX; n <= ATTN_SIGMOID_NORM; n++)
+            for (int sk = 0; sk < 4; sk++) {
+                ModelConfig c = small_config(kinds[k], (Normalizer)n);
+                c.attention.sink = sinks[sk];
+                c.pos = pos[(k + n + sk) % 3];
+                char msg[256], what[128];
+                if (attention_spec_check(&c.attention, msg, sizeof msg)) continue;
+                snprintf(what, sizeof what, "kind %d %s sink %s pos %d", (int)kinds[k],
+                         NORMALIZER_NAMES[n], SINK_NAMES[sinks[sk]], (int)c.pos);
+                check_head_isolation(c, what);
+            }
 }
 
 static void test_zero_value_removes_exactly_a_times_v(void **s)
@@ -350,6 +377,75 @@ static void test_zero_value_removes_exactly_a_times_v(void **s)
     graph_free(&g);
     intervene_applied_free(&a);
     batch_free(&b);
+}
+
+/* f = sum(out * R) of one attention call with key weights w (q, k, v perturbed along dir by t). */
+static double attn_objective(const ModelConfig *c, const float *q0, const float *k0, const float *v0,
+                             const float *dir, double t, const float *R, const float *w,
+                             const uint8_t *allowed, int B, int T)
+{
+    Graph g;
+    graph_init(&g, 1 << 22, 1 << 10);
+    g.record = 0;
+    int shape[3] = {B, T, c->d_model};
+    Tensor *q = graph_constant(&g, 3, shape), *k = graph_constant(&g, 3, shape);
+    Tensor *v = graph_constant(&g, 3, shape);
+    for (size_t i = 0; i < q->size; i++) {
+        q->data[i] = q0[i] + (float)t * dir[i];
+        k->data[i] = k0[i] + (float)t * dir[q->size + i];
+        v->data[i] = v0[i] + (float)t * dir[2 * q->size + i];
+    }
+    AttentionArgs args = {.spec = &c->attention, .allowed = allowed, .key_weight = w};
+    Tensor *o = op_attention(&g, q, k, v, c->n_head, &args);
+    double f = 0.0;
+    for (size_t i = 0; i < o->size; i++) f += (double)o->data[i] * R[i];
+    graph_free(&g);
+    return f;
+}
+
+/* Key weights enter backward too (the Jacobian under an ablation): the analytic directional
+ * derivative along a random direction matches central differences for every normalizer. */
+static void test_key_weight_gradients_match_finite_differences(void **s)
+{
+    for (int n = ATTN_SOFTMAX; n <= ATTN_SIGMOID_NORM; n++) {
+        ModelConfig c = small_config(MODEL_CAUSAL, (Normalizer)n);
+        c.attention.scale = 0.7f;
+        int B = 2, T = 7, C = c.d_model, H = c.n_head;
+        size_t N = (size_t)B * T * C;
+        TestRng r = {31 + (uint64_t)n};
+        float *x = malloc(3 * N * sizeof(float)), *dir = malloc(3 * N * sizeof(float));
+        float *R = malloc(N * sizeof(float)), *w = malloc((size_t)H * T * sizeof(float));
+        trng_fill(&r, x, 3 * N, -1, 1);
+        trng_fill(&r, dir, 3 * N, -1, 1);
+        trng_fill(&r, R, N, -1, 1);
+        for (int i = 0; i < H * T; i++) w[i] = i % 5 == 0 ? 0.0f : trng_uniform(&r, 0.2f, 3.0f);
+        uint8_t *allowed = malloc((size_t)B * T * T);
+        mask_build(allowed, MODEL_CAUSAL, NULL, NULL, NULL, B, T);
+        Graph g;
+        graph_init(&g, 1 << 22, 1 << 10);
+        g.record = 1;
+        int shape[3] = {B, T, C};
+        Tensor *t3[3];
+        for (int u = 0; u < 3; u++) {
+            t3[u] = graph_constant(&g, 3, shape);
+            memcpy(t3[u]->data, x + u * N, N * sizeof(float));
+            graph_require_grad(&g, t3[u]);
+        }
+        AttentionArgs args = {.spec = &c.attention, .allowed = allowed, .key_weight = w};
+        Tensor *o = op_attention(&g, t3[0], t3[1], t3[2], H, &args);
+        graph_backward_seeded(&g, o, R);
+        double analytic = 0.0;
+        for (int u = 0; u < 3; u++)
+            for (size_t i = 0; i < N; i++) analytic += (double)t3[u]->grad[i] * dir[u * N + i];
+        double e = 1e-3;
+        double fd = (attn_objective(&c, x, x + N, x + 2 * N, dir, e, R, w, allowed, B, T) -
+                     attn_objective(&c, x, x + N, x + 2 * N, dir, -e, R, w, allowed, B, T)) / (2 * e);
+        if (fabs(analytic - fd) > 2e-3 * (1.0 + fabs(fd)))
+            fail_msg("%s: directional derivative %.7g, finite differences %.7g", NORMALIZER_NAMES[n],
+                     analytic, fd);
+        graph_free(&g);
+        free(x); free(dir); free(R); free(w); free(allowed);
+    }
 }
 
 static void assert_parse_error(const char *spec, const char *want1, const char *want2)
@@ -483,7 +579,9 @@ int main(void)
         cmocka_unit_test(test_drop_bos_scores_the_identical_targets),
         cmocka_unit_test(test_block_key_keeps_the_relative_weights_of_other_keys),
         cmocka_unit_test(test_head_edits_leave_other_heads_bit_identical),
+        cmocka_unit_test(test_head_edits_work_on_every_variant),
         cmocka_unit_test(test_zero_value_removes_exactly_a_times_v),
+        cmocka_unit_test(test_key_weight_gradients_match_finite_differences),
         cmocka_unit_test(test_spec_errors_name_the_spec_and_what_was_expected),
         cmocka_unit_test(test_analyze_intervene_end_to_end),
     };
