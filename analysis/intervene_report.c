@@ -210,6 +210,7 @@ int intervene_write_json(const char *path, const IvCheckpoint *cks, int n_ck,
         jsonw_object_begin(&w);
         jsonw_key_int(&w, "step", ck->step);
         jsonw_key_string(&w, "checkpoint", ck->checkpoint);
+        if (ck->mlm_masked) jsonw_key_int(&w, "mlm_masked_positions", ck->mlm_masked);
         write_batch(&w, &ck->batch);
         jsonw_object_end(&w);
         size_t len;

@@ -10,6 +10,7 @@
 #include "analysis/json.h"
 #include "analysis/metrics.h"
 #include "base/check.h"
+#include "data/tokenizer.h"
 
 static int uses_proxy(const Transformer *m)
 {
@@ -159,6 +160,26 @@ static int run_one(IvResult *r, const IvResult *base, const double *base_ce, Pro
     return 0;
 }
 
+/* MLM probe sets score nothing (no [MASK]): every 7th ordinary token from index 3 becomes [MASK]
+ * with itself as target, the same in the baseline and every intervention, so there is a loss to
+ * compare. Returns how many positions were masked. */
+static int mlm_mask_probe(Batch *b, int V)
+{
+    int n = 0;
+    if (TOK_MASK >= V) return 0;
+    for (int i = 0; i < b->B * b->T; i++) {
+        if (b->loss_mask[i] != 0.0f) return 0;   /* the probe already scores something */
+    }
+    for (int i = 0; i < b->B * b->T; i++) {
+        if ((i % b->T) % 7 != 3 || b->tokens[i] >= TOK_BOS || b->doc_ids[i] < 0) continue;
+        b->targets[i] = b->tokens[i];
+        b->tokens[i] = TOK_MASK;
+        b->loss_mask[i] = 1.0f;
+        n++;
+    }
+    return n;
+}
+
 int intervene_run(IvCheckpoint *out, Probe *p, Transformer *m, const Intervention *ivs, int n,
                   char *err, size_t n_err)
 {
@@ -167,6 +188,13 @@ int intervene_run(IvCheckpoint *out, Probe *p, Transformer *m, const Interventio
     out->L = L;
     out->H = H;
     out->causal = m->cfg.kind == MODEL_CAUSAL;
+    /* the probe's own batch gets the MLM pattern for this analysis only: keep what it was */
+    Batch kept;
+    batch_alloc(&kept, p->B, p->T);
+    memcpy(kept.tokens, p->batch.tokens, (size_t)BT * sizeof(int32_t));
+    memcpy(kept.targets, p->batch.targets, (size_t)BT * sizeof(int32_t));
+    memcpy(kept.loss_mask, p->batch.loss_mask, (size_t)BT * sizeof(float));
+    if (m->cfg.kind == MODEL_BIDIRECTIONAL) out->mlm_masked = mlm_mask_probe(&p->batch, m->cfg.vocab_size);
     batch_alloc(&out->batch, p->B, p->T);
     memcpy(out->batch.tokens, p->batch.tokens, (size_t)BT * sizeof(int32_t));
     memcpy(out->batch.targets, p->batch.targets, (size_t)BT * sizeof(int32_t));
@@ -194,6 +222,10 @@ int intervene_run(IvCheckpoint *out, Probe *p, Transformer *m, const Interventio
     for (int i = 0; i < n && rc == 0; i++)
         rc = run_one(&out->res[i], b, base_ce, p, m, &ivs[i], err, n_err);
     free(base_ce);
+    memcpy(p->batch.tokens, kept.tokens, (size_t)BT * sizeof(int32_t));
+    memcpy(p->batch.targets, kept.targets, (size_t)BT * sizeof(int32_t));
+    memcpy(p->batch.loss_mask, kept.loss_mask, (size_t)BT * sizeof(float));
+    batch_free(&kept);
     return rc;
 }
 
