@@ -43,8 +43,10 @@ void intervene_print_table(FILE *f, const IvCheckpoint *c, const Intervention *i
     char loss[32], base[32], delta[32], rate[32], loc[48], loc0[48];
     fmt_loc(loc0, sizeof loc0, &c->base, LH);
     fprintf(f, "step %lld: %s\n", (long long)c->step, c->checkpoint);
+    char rate_col[32];
+    snprintf(rate_col, sizeof rate_col, "sink@%g", (double)c->eps0);
     fprintf(f, "%-34s %8s %8s %8s %9s %9s  %s\n", "intervention", "targets", "loss", "base",
-            "d_loss", "sink@0.3", "sink at (mode) baseline -> intervention");
+            "d_loss", rate_col, "sink at (mode) baseline -> intervention");
     fmt_num(loss, sizeof loss, c->base.loss, "%.4f");
     fmt_num(rate, sizeof rate, c->base.sink_rate[0], "%.3f");
     fprintf(f, "%-34s %8d %8s %8s %9s %9s  %s\n", "baseline", c->base.n_targets, loss, "-", "-",

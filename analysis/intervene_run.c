@@ -188,6 +188,7 @@ int intervene_run(IvCheckpoint *out, Probe *p, Transformer *m, const Interventio
     out->L = L;
     out->H = H;
     out->causal = m->cfg.kind == MODEL_CAUSAL;
+    out->eps0 = p->cfg.eps[0];
     /* the probe's own batch gets the MLM pattern for this analysis only: keep what it was */
     Batch kept;
     batch_alloc(&kept, p->B, p->T);

@@ -37,6 +37,7 @@ typedef struct {
     int64_t step;
     char checkpoint[1024];
     int L, H, causal;
+    float eps0;                 /* probe.eps[0], the threshold the table's sink rate uses */
     int mlm_masked;             /* bidirectional: probe positions given [MASK] to score (else 0) */
     Batch batch;                /* the probe batch every run starts from (for the record) */
     IvResult base;
