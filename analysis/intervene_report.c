@@ -238,14 +238,14 @@ static const char CSS[] =
     "header{background:#1d2330;color:#fff;padding:20px 36px}header h1{margin:0;font-size:24px}\n"
     ".sub{color:#aab3c3;font-size:13px}main{max-width:1320px;margin:0 auto;padding:6px 32px 40px}\n"
     "section{margin-top:26px}h2{font-size:19px;margin:0 0 4px}p.lead{color:#5d6575;margin:0 0 12px}\n"
-    ".grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:14px}\n"
+    ".grid{display:grid;grid-template-columns:repeat(4,minmax(0,1fr));gap:14px}\n"
     ".wide{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:14px}\n"
     "figure{margin:0;background:#fff;border:1px solid #e3e6ec;border-radius:10px;padding:12px 14px}\n"
     "figure h3{margin:0 0 6px;font-size:14px}figure svg{width:100%;height:auto;display:block}\n"
     "figcaption{color:#5d6575;font-size:12.5px;margin-top:6px}\n"
-    "table{border-collapse:collapse;background:#fff;font-size:13px}td,th{border:1px solid #e3e6ec;"
-    "padding:4px 9px;text-align:right}th{background:#eef0f4}td:first-child{text-align:left;"
-    "font-family:ui-monospace,monospace}\n";
+    "table{border-collapse:collapse;background:#fff;font-size:13px;margin-bottom:14px}td,th{border:1px solid #e3e6ec;"
+    "padding:4px 9px;text-align:right}th{background:#eef0f4}td:first-child{color:#5d6575}td:nth-child(2){text-align:left;font-family:ui-monospace,"
+    "monospace}\n";
 
 static void head_label(char *out, size_t n, int lh, int H)
 {
@@ -265,18 +265,22 @@ static void write_map(FILE *f, const float *A, int T, int causal, const char *ti
 
 static void write_delta_bars(FILE *f, const IvCheckpoint *ck, const Intervention *ivs)
 {
-    const char **cats = xcalloc((size_t)ck->n + 1, sizeof *cats);
+    /* specs are long: the bars carry their row number in the table above */
+    char **cats = xcalloc((size_t)ck->n + 1, sizeof *cats);
     double *v = xcalloc((size_t)ck->n + 1, sizeof(double));
     for (int i = 0; i < ck->n; i++) {
-        cats[i] = ivs[i].text;
+        cats[i] = xmalloc(16);
+        snprintf(cats[i], 16, "#%d", i + 1);
         v[i] = ck->res[i].loss - ck->res[i].base_loss;
     }
     PlotBarSeries s = {.label = "loss - baseline loss (identical targets)", .v = v};
     PlotAxes ax = {.width = 900, .height = 320, .ylabel = "delta loss (nats)", .y_from_zero = 1};
     fputs("<figure><h3>Delta loss per intervention</h3>", f);
-    plot_bars(f, &ax, cats, ck->n, &s, 1);
+    plot_bars(f, &ax, (const char *const *)cats, ck->n, &s, 1);
     fputs("<figcaption>Mean cross-entropy with the intervention minus the unmodified model's, "
-          "over the identical set of predicted tokens.</figcaption></figure>\n", f);
+          "over the identical set of predicted tokens; #N is row N of the table.</figcaption>"
+          "</figure>\n", f);
+    for (int i = 0; i < ck->n; i++) free(cats[i]);
     free(cats);
     free(v);
 }
@@ -365,11 +369,11 @@ static void write_over_steps(FILE *f, const IvCheckpoint *cks, int n_ck, const I
 static void write_table(FILE *f, const IvCheckpoint *ck, const Intervention *ivs)
 {
     char a[32], b[32], c[32], d[32];
-    fputs("<table><tr><th>intervention</th><th>targets</th><th>loss</th><th>baseline loss</th>"
+    fputs("<table><tr><th>#</th><th>intervention</th><th>targets</th><th>loss</th><th>baseline loss</th>"
           "<th>delta loss</th><th>sink rate @ eps[0]</th></tr>\n", f);
     fmt_num(a, sizeof a, ck->base.loss, "%.4f");
     fmt_num(d, sizeof d, ck->base.sink_rate[0], "%.3f");
-    fprintf(f, "<tr><td>baseline</td><td>%d</td><td>%s</td><td>-</td><td>-</td><td>%s</td></tr>\n",
+    fprintf(f, "<tr><td></td><td>baseline</td><td>%d</td><td>%s</td><td>-</td><td>-</td><td>%s</td></tr>\n",
             ck->base.n_targets, a, d);
     for (int i = 0; i < ck->n; i++) {
         const IvResult *r = &ck->res[i];
@@ -377,7 +381,7 @@ static void write_table(FILE *f, const IvCheckpoint *ck, const Intervention *ivs
         fmt_num(b, sizeof b, r->base_loss, "%.4f");
         fmt_num(c, sizeof c, r->loss - r->base_loss, "%+.4f");
         fmt_num(d, sizeof d, r->sink_rate[0], "%.3f");
-        fputs("<tr><td>", f);
+        fprintf(f, "<tr><td>#%d</td><td>", i + 1);
         plot_write_escaped(f, ivs[i].text);
         fprintf(f, "</td><td>%d</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
                 r->n_targets, a, b, c, d);
