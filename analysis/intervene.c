@@ -41,9 +41,21 @@ static int is_head_edit(IvKind k)
     return k == IV_BLOCK_KEY || k == IV_ZERO_VALUE || k == IV_SCALE_ATTN;
 }
 
+/* Edits of the probe batch itself (tokens, positions, length): they apply first. */
 static int is_sequence_edit(IvKind k)
 {
-    return k <= IV_FIXED_TOKEN || k == IV_POS_SWAP || k == IV_POS_SHIFT || k == IV_POS_AS;
+    switch (k) {
+    case IV_DROP_BOS: case IV_ADD_BOS: case IV_REPLACE_FIRST: case IV_RANDOMIZE_FIRST:
+    case IV_FIXED_TOKEN: case IV_POS_SWAP: case IV_POS_SHIFT: case IV_POS_AS:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int is_position_edit(IvKind k)
+{
+    return k == IV_POS_SWAP || k == IV_POS_SHIFT || k == IV_POS_AS;
 }
 
 /* ---- parsing ---- */
@@ -521,7 +533,7 @@ int intervene_apply(IvApplied *a, const Intervention *iv, const Batch *base,
     for (int i = 0; rc == 0 && i < iv->n_ops; i++)
         if (is_sequence_edit(iv->ops[i].kind)) {
             rc = apply_sequence_op(a, &iv->ops[i], mc, iv->text, err, n);
-            pos_edit |= iv->ops[i].kind >= IV_POS_SWAP;
+            pos_edit |= is_position_edit(iv->ops[i].kind);
         }
     for (int i = 0; rc == 0 && i < iv->n_ops; i++)
         if (!is_sequence_edit(iv->ops[i].kind)) rc = apply_model_op(a, &iv->ops[i], mc, iv->text, err, n);
