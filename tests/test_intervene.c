@@ -477,6 +477,20 @@ static void test_spec_errors_name_the_spec_and_what_was_expected(void **s)
     assert_int_equal(iv.ops[1].targets[0].layer, 1);
     assert_int_equal(iv.ops[1].targets[0].head, 2);
     assert_int_equal(iv.ops[1].targets[1].head, -1);
+    /* --heads gives head edits without @ their targets, and leaves other specs alone */
+    IvTarget heads[4];
+    int n_heads = 0;
+    assert_int_equal(intervene_parse_heads(heads, &n_heads, 4, "1.2,3", err, sizeof err), 0);
+    assert_int_equal(n_heads, 2);
+    assert_int_equal(intervene_parse(&iv, "zero_value:0+block_key:1@0.0+drop_bos", err, sizeof err), 0);
+    intervene_default_targets(&iv, heads, n_heads);
+    assert_int_equal(iv.ops[0].n_targets, 2);
+    assert_true(iv.ops[0].targets[0].layer == 1 && iv.ops[0].targets[0].head == 2);
+    assert_true(iv.ops[0].targets[1].layer == 3 && iv.ops[0].targets[1].head == -1);
+    assert_int_equal(iv.ops[1].n_targets, 1);
+    assert_int_equal(iv.ops[2].n_targets, 0);
+    assert_int_equal(intervene_parse_heads(heads, &n_heads, 4, "x.1", err, sizeof err), -1);
+    assert_non_null(strstr(err, "--heads 'x.1'"));
     /* and what does not fit the model is refused when applied */
     ModelConfig c = small_config(MODEL_CAUSAL, ATTN_SOFTMAX);
     Batch b;
