@@ -352,9 +352,15 @@ static void write_over_steps(FILE *f, const IvCheckpoint *cks, int n_ck, const I
     for (int i = 0; i < n_iv; i++)
         s[i] = (PlotSeries){.label = ivs[i].text, .x = x, .y = y + (size_t)i * n_ck, .n = n_ck,
                             .markers = 1};
+    /* log-spaced checkpoints crowd the left of a linear axis */
+    double lo = 0.0, hi = 0.0;
+    for (int c = 0; c < n_ck; c++)
+        if (x[c] > 0) { lo = lo > 0 && lo < x[c] ? lo : x[c]; hi = hi > x[c] ? hi : x[c]; }
+    int log_x = lo > 0 && hi / lo >= 20.0;
     PlotRefLine zero = {.y = 0, .label = "no effect"};
-    PlotAxes ax = {.width = 900, .height = 340, .xlabel = "training step",
-                   .ylabel = "delta loss (nats)", .refs = &zero, .n_refs = 1};
+    PlotAxes ax = {.width = 900, .height = 340, .xlabel = log_x ? "training step (log; step 0 "
+                   "not drawn)" : "training step", .ylabel = "delta loss (nats)", .log_x = log_x,
+                   .refs = &zero, .n_refs = 1};
     fputs("<section><h2>When the model starts to depend on its sink</h2><p class=\"lead\">Each "
           "intervention on every checkpoint of the run: a delta loss that grows with training "
           "means the model has come to rely on what the intervention removes.</p>"
