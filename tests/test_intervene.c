@@ -579,6 +579,16 @@ static void test_analyze_intervene_end_to_end(void **s)
     snprintf(args, sizeof args, "analyze %s/run --intervene block_key:x", dir);
     assert_int_equal(sinklab(args), 2);
     assert_non_null(strstr(OUT, "'block_key:x'"));
+    /* probe.interventions: a bad spec names the file, line, key and spec */
+    snprintf(path, sizeof path, "%s/p.yaml", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("probe:\n  interventions: [block_key:0, \"pos_swap:1\"]\n", f);
+    fclose(f);
+    snprintf(args, sizeof args, "analyze %s/run --config %s", dir, path);
+    assert_int_equal(sinklab(args), 2);
+    assert_non_null(strstr(OUT, "p.yaml:2:"));
+    assert_non_null(strstr(OUT, "probe.interventions[1]: 'pos_swap:1'"));
     snprintf(args, sizeof args, "analyze %s/run/checkpoints/step_0000020.ckpt --out %s/o2 "
              "--intervene pos_shift:100", dir, dir);
     assert_int_equal(sinklab(args), 2);
