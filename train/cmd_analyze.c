@@ -48,6 +48,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: sinklab analyze CHECKPOINT|RUN_DIR [--config probe.yaml] [--set probe.key=value ...] [--out DIR]\n"
+        "                      [--intervene SPEC ...] [--heads L.H,...] [--force]\n"
         "\n"
         "Runs the sink probes on a checkpoint (all metrics, as at a training checkpoint) and\n"
         "writes DIR/analysis_step_NNNNNNN.json; on a run folder, walks every checkpoint and writes\n"
