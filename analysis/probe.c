@@ -281,7 +281,14 @@ static void spread_metrics(Probe *p, Transformer *m, JsonWriter *w)
     Rng rng;
     rng_seed(&rng, PROBE_PERTURB_SEED);
     memset(s->delta, 0, BTC * sizeof(float));
-    for (int b = 0; b < B; b++) {
+    for (int b = 0; b < B && p->perturb_by_id; b++) {
+        /* a token swap is the difference of the two token embeddings at that position */
+        const float *e_new = m->wte->data + (size_t)p->perturb_id * C;
+        const float *e_old = m->wte->data + (size_t)p->batch.tokens[b * T + pos] * C;
+        float *d = s->delta + ((size_t)b * T + pos) * C;
+        for (int c = 0; c < C; c++) d[c] = e_new[c] - e_old[c];
+    }
+    for (int b = 0; b < B && !p->perturb_by_id; b++) {
         const float *h0 = s->clean_hidden + ((size_t)b * T + pos) * C;
         float *d = s->delta + ((size_t)b * T + pos) * C;
         double hn = 0.0, dn = 0.0;
@@ -293,7 +300,7 @@ static void spread_metrics(Probe *p, Transformer *m, JsonWriter *w)
         float scale = (float)(p->cfg.perturb_scale * sqrt(hn) / (sqrt(dn) + 1e-30));
         for (int c = 0; c < C; c++) d[c] *= scale;
     }
-    ForwardTrace tr = {.keep_hidden = 1, .embed_delta = s->delta};
+    ForwardTrace tr = {.keep_hidden = 1, .embed_delta = s->delta, .edits = p->edit};
     graph_reset(&p->graph);
     p->graph.record = 0;
     transformer_forward(m, &p->graph, &p->batch, &tr);
@@ -321,7 +328,7 @@ static void jacobian_metrics(Probe *p, Transformer *m, JsonWriter *w)
     for (int k = 0; k < n_samples; k++) {
         graph_reset(&p->jac_graph);
         p->jac_graph.record = 1;
-        ForwardTrace tr = {.keep_hidden = 1, .grad_input = 1};
+        ForwardTrace tr = {.keep_hidden = 1, .grad_input = 1, .edits = p->edit};
         transformer_forward(m, &p->jac_graph, &sub, &tr);
         memset(s->dy, 0, (size_t)Bj * T * C * sizeof(float));
         for (int b = 0; b < Bj; b++)
@@ -360,6 +367,7 @@ void probe_run(Probe *p, Transformer *m, int heavy, JsonWriter *w)
     p->graph.record = 0;
     memset(&p->trace, 0, sizeof p->trace);
     p->trace.keep_attn = p->trace.keep_qkv = p->trace.keep_hidden = 1;
+    p->trace.edits = p->edit;
     Tensor *loss = transformer_forward(m, &p->graph, &p->batch, &p->trace);
     p->loss = loss->data[0];
     p->loss_positions = 0;

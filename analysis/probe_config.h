@@ -7,6 +7,9 @@
 
 #include "base/keys.h"
 
+#define PROBE_MAX_INTERVENTIONS 16
+#define PROBE_SPEC_LEN 128      /* = IV_SPEC_LEN */
+
 typedef struct {
     int every;                  /* 0 = off */
     int n_seq, seq_len;
@@ -17,6 +20,8 @@ typedef struct {
     float perturb_scale;        /* noise norm relative to ||h^0|| at that position (0.5) */
     int jacobian_seq;           /* sequences for the Jacobian-norm estimate (8) */
     int jacobian_samples;       /* random projections per estimate (8) */
+    int n_interventions;        /* `sinklab analyze` runs these specs (analysis/intervene.h) */
+    char interventions[PROBE_MAX_INTERVENTIONS][PROBE_SPEC_LEN];
 } ProbeConfig;
 
 /* Every probe.* key, in the order a resolved config is written. */
