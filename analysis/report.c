@@ -46,6 +46,7 @@ static const MetricSpec METRICS[] = {
     { "alpha0_max", MK_SCALAR, NULL, NULL, NULL, 0, 0 },
     { "alpha0_mean", MK_SCALAR, NULL, NULL, NULL, 0, 0 },
     { "uniform_alpha0", MK_SCALAR, NULL, NULL, NULL, 0, 0 },
+    { "sink_rate_gu.0.3", MK_SCALAR, NULL, NULL, NULL, 0, 0 },
     { "alpha_bos", MK_HEAD, "Attention on BOS", "α on BOS",
       "Mean attention that BOS tokens receive, per layer (mean over heads). Present because this "
       "probe has BOS: compare with α₀ to see whether the sink sits on BOS or on the first data token.", 0, 1 },
@@ -97,7 +98,7 @@ static const MetricSpec METRICS[] = {
       "embedding: how strongly one token's information reaches the end. Log scale.", 1, 1 },
 };
 #define N_METRICS ((int)(sizeof METRICS / sizeof METRICS[0]))
-enum { M_ALPHA0, M_SINKLOC, M_SR03, M_SR05, M_SR08, M_AMAX, M_AMEAN, M_UNIFORM };
+enum { M_ALPHA0, M_SINKLOC, M_SR03, M_SR05, M_SR08, M_AMAX, M_AMEAN, M_UNIFORM, M_SRGU03 };
 
 typedef struct {
     int n, cap;
@@ -251,6 +252,8 @@ static int train_add(TrainTable *t, const JsonValue *line)
 static const JsonValue *probe_lookup(const JsonValue *probe, const char *key)
 {
     if (strncmp(key, "sink_rate.", 10) == 0) return json_get(json_get(probe, "sink_rate"), key + 10);
+    if (strncmp(key, "sink_rate_gu.", 13) == 0)
+        return json_get(json_get(probe, "sink_rate_gu"), key + 13);
     return json_get(probe, key);
 }
 
@@ -777,11 +780,19 @@ static void write_training(FILE *f, const TrainTable *t)
 
 /* ---------- sink rate ---------- */
 
+/* Why a run with probe lines has no alpha0 (probe.c leaves it out; README "Watching sinks"). */
+#define ALPHA0_OMITTED \
+    "<p class=\"empty\">α₀, the sink rate, α₀ max/mean and the uniform baseline are not logged for this " \
+    "run: fewer than T/4 of the probe's queries may see key 0 under its mask (a short window, " \
+    "<code>reset</code> edits, a blocked key), so α₀ would average over a handful of queries and say nothing " \
+    "about sinks. sink_location (the most-attended key that at least T/4 queries see) and the mechanism charts " \
+    "below are still measured.</p>\n"
+
 /* Row values of a probe scalar, falling back to a statistic of alpha0 when the scalar is absent. */
 static double probe_scalar(const ProbeTable *p, int m, int r)
 {
     double v = p->col[m][r];
-    if (isfinite(v) || m == M_UNIFORM) return v;
+    if (isfinite(v) || m == M_UNIFORM || m == M_SRGU03) return v;
     int LH = p->L * p->H;
     const double *a = p->col[M_ALPHA0] + (size_t)r * LH;
     if (isnan(a[0])) return NAN;
@@ -808,23 +819,33 @@ static void write_sinks(FILE *f, const Run *run)
         fputs("<p class=\"empty\">No probe lines in metrics.jsonl (probe.every = 0?).</p></section>\n", f);
         return;
     }
-    double *y = malloc((size_t)p->n * 6 * sizeof *y);
+    if (!p->present[M_ALPHA0] && !p->present[M_SR03]) {
+        fputs(ALPHA0_OMITTED "</section>\n", f);
+        return;
+    }
+    double *y = malloc((size_t)p->n * 7 * sizeof *y);
     if (!y) { fputs("</section>\n", f); return; }
     fputs("<div class=\"grid\">\n", f);
     fig_begin(f, NULL, "Sink rate vs step");
     static const char *eps_label[] = { "ε = 0.3", "ε = 0.5", "ε = 0.8" };
-    PlotSeries s[3];
+    PlotSeries s[4];
     for (int k = 0; k < 3; k++) {
         for (int r = 0; r < p->n; r++) y[k * p->n + r] = probe_scalar(p, M_SR03 + k, r);
         s[k] = (PlotSeries){ .label = eps_label[k], .x = p->step, .y = y + k * p->n, .n = p->n,
                              .color = k == 0 ? "#e15759" : k == 1 ? "#f28e2b" : "#b07aa1" };
     }
+    /* Gu et al.'s own Sink_1^0.3 (percent), drawn as a fraction beside sinklab's */
+    for (int r = 0; r < p->n; r++) y[6 * p->n + r] = probe_scalar(p, M_SRGU03, r) / 100.0;
+    s[3] = (PlotSeries){ .label = "Gu et al. ε = 0.3", .x = p->step, .y = y + 6 * p->n, .n = p->n,
+                         .color = "#e15759", .dashed = 1, .width = 1.4 };
     PlotAxes ax = { .width = 560, .height = 300, .xlabel = "step", .ylabel = "fraction of heads with α₀ > ε",
                     .fix_y = 1, .ymin = 0, .ymax = 1 };
-    plot_lines(f, &ax, s, 3);
-    fig_end(f, "Sink rate Sink₀<sup>ε</sup> (Gu et al.): the fraction of all layer × head pairs whose α₀ exceeds ε, at three "
-               "thresholds. ε = 0.3 is the standard one; an untrained model scores 0. Steps go up as heads "
-               "turn into sinks; the 0.8 curve shows heads that put almost all their attention on key 0.");
+    plot_lines(f, &ax, s, p->present[M_SRGU03] ? 4 : 3);
+    fig_end(f, "sinklab's sink rate: the fraction of all layer × head pairs whose α₀ (averaged over the probe "
+               "sequences first) exceeds ε, at three thresholds; an untrained model scores 0. Steps go up as heads "
+               "turn into sinks; the 0.8 curve shows heads that put almost all their attention on key 0. Dashed: "
+               "Gu et al.'s Sink₁<sup>0.3</sup> exactly as their code computes it (sink_rate_gu, thresholded per "
+               "sequence, divided by T whatever the mask), for comparison with the paper's tables.");
     fig_begin(f, NULL, "α₀ across heads");
     for (int r = 0; r < p->n; r++) {
         y[3 * p->n + r] = probe_scalar(p, M_AMAX, r);
@@ -856,7 +877,7 @@ static void write_heads(FILE *f, const Run *run)
     const ProbeTable *p = &run->pr;
     fputs("<section id=\"heads\"><h2>Heads: how the sink spreads</h2>\n", f);
     if (!p->present[M_ALPHA0]) {
-        fputs("<p class=\"empty\">No per-head α₀ logged.</p></section>\n", f);
+        fputs(p->n ? ALPHA0_OMITTED "</section>\n" : "<p class=\"empty\">No per-head α₀ logged.</p></section>\n", f);
         return;
     }
     int LH = p->L * p->H, nc = 0;

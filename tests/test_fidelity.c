@@ -257,6 +257,96 @@ static void test_probe_longer_than_training_warns(void **state)
     if (rc != 0 || strstr(OUT, "warning")) fail_msg("data --probe at equal lengths: exit %d: %.800s", rc, OUT);
 }
 
+/* ---- (b) omitted metrics: the report says why ---------------------------------------------- */
+
+/* Key 0 blocked from every other query: alpha0 and its summaries are omitted, so the report's
+ * sink-rate and heads sections state the T/4 rule instead of drawing empty charts. A normal run
+ * draws Gu et al.'s curve beside sinklab's and never calls sinklab's sink rate Gu's. */
+static void test_report_says_why_alpha0_is_missing(void **state)
+{
+    (void)state;
+    char run[600], path[700];
+    fresh_run(run, sizeof run, "fid_block0");
+    train_ok(run, "--set train.steps=5 --set 'model.mask.edits=[{block_key: 0}]'");
+    snprintf(path, sizeof path, "%s/report.html", run);
+    char *html = slurp(path);
+    const char *want = "fewer than T/4 of the probe's queries may see key 0";
+    int n = 0;
+    for (const char *p = html; (p = strstr(p, want)); p++) n++;
+    if (n != 2) fail_msg("%s: the omission reason appears %d times, want 2 (sink rate, heads)", path, n);
+    if (strstr(html, "No per-head α₀ logged")) fail_msg("%s: still says 'No per-head α₀ logged'", path);
+    free(html);
+    fresh_run(run, sizeof run, "fid_gu_report");
+    train_ok(run, "--set train.steps=5");
+    snprintf(path, sizeof path, "%s/report.html", run);
+    html = slurp(path);
+    if (!strstr(html, "Gu et al. ε = 0.3") || strstr(html, "Sink rate Sink₀"))
+        fail_msg("%s: the sink-rate chart should draw Gu et al.'s curve as its own series", path);
+    if (strstr(html, want)) fail_msg("%s: the omission reason shown for a run that logs alpha0", path);
+    free(html);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run);
+    char *m = slurp(path);
+    if (!strstr(m, "\"sink_rate_gu\":{\"0.3\":")) fail_msg("%s: no sink_rate_gu object", path);
+    free(m);
+}
+
+/* ---- (g, k) the Brown corpus from anywhere; "(1 file)" ------------------------------------ */
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) fail_msg("%s: cannot write", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A copy of the binary in INST/bin with the Brown texts in INST/data_cache/brown, run from "/"
+ * with SINKLAB_DATA_DIR unset, finds them; without them it names INST/data_cache/brown and says
+ * where it looked; SINKLAB_DATA_DIR overrides. One file is "(1 file)". */
+static void test_brown_is_found_beside_the_installation(void **state)
+{
+    (void)state;
+    char dir[512], cmd[3000], path[900], cfg[700];
+    test_tmpdir(dir, sizeof dir, "fid_brown");
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/inst/bin %s/inst/data_cache/brown %s/other/brown && cp %s %s/inst/bin/sinklab",
+             dir, dir, dir, test_bin(), dir);
+    if (test_run(cmd, OUT, sizeof OUT)) fail_msg("%s: %s", cmd, OUT);
+    snprintf(cfg, sizeof cfg, "%s/brown.yaml", dir);
+    write_file(cfg, "data:\n  corpus: brown\n  seq_len: 32\n  val_fraction: 0.25\n");
+    char doc[4096] = "";
+    for (int i = 0; i < 60; i++) strcat(doc, "The/at jury/nn said/vbd it/pps was/bedz fine/jj ./.\n");
+    for (int i = 0; i < 12; i++) {
+        snprintf(path, sizeof path, "%s/inst/data_cache/brown/ca%02d", dir, i + 1);
+        write_file(path, doc);
+    }
+    snprintf(cmd, sizeof cmd, "cd / && env -u SINKLAB_DATA_DIR %s/inst/bin/sinklab data %s", dir, cfg);
+    int rc = test_run(cmd, OUT, sizeof OUT);
+    char want[900];
+    snprintf(want, sizeof want, "brown: %s/inst/data_cache/brown (12 files)", dir);
+    if (rc != 0 || !strstr(OUT, want)) fail_msg("`%s`: exit %d, want '%s': %.800s", cmd, rc, want, OUT);
+    /* SINKLAB_DATA_DIR wins, and its absence of texts is named with where it looked */
+    snprintf(cmd, sizeof cmd, "cd / && SINKLAB_DATA_DIR=%s/other/none %s/inst/bin/sinklab data %s", dir, dir, cfg);
+    rc = test_run(cmd, OUT, sizeof OUT);
+    snprintf(want, sizeof want, "%s/other/none/brown", dir);
+    if (rc != 2 || !strstr(OUT, want) || !strstr(OUT, "$SINKLAB_DATA_DIR"))
+        fail_msg("`%s`: exit %d, want 2 naming %s and $SINKLAB_DATA_DIR: %.800s", cmd, rc, want, OUT);
+    snprintf(cmd, sizeof cmd, "rm -r %s/inst/data_cache && cd / && env -u SINKLAB_DATA_DIR %s/inst/bin/sinklab data %s",
+             dir, dir, cfg);
+    rc = test_run(cmd, OUT, sizeof OUT);
+    snprintf(want, sizeof want, "%s/inst/data_cache/brown", dir);
+    if (rc != 2 || !strstr(OUT, want) || !strstr(OUT, "looked in"))
+        fail_msg("`%s`: exit %d, want 2 naming %s and where it looked: %.800s", cmd, rc, want, OUT);
+    /* one file */
+    snprintf(path, sizeof path, "%s/one.txt", dir);
+    write_file(path, doc);
+    snprintf(cfg, sizeof cfg, "%s/one.yaml", dir);
+    char yaml[1200];
+    snprintf(yaml, sizeof yaml, "data:\n  corpus: files\n  path: %s\n  separator: line\n  seq_len: 16\n", path);
+    write_file(cfg, yaml);
+    rc = sinklab("data %s", cfg);
+    if (rc != 0 || !strstr(OUT, "(1 file)")) fail_msg("one corpus file: exit %d, want '(1 file)': %.800s", rc, OUT);
+}
+
 int main(void)
 {
     snprintf(TINY, sizeof TINY, "%s/tests/configs/tiny.yaml", test_src());
@@ -264,6 +354,8 @@ int main(void)
         cmocka_unit_test(test_scaled_at_scale_1_reports_what_softmax_reports),
         cmocka_unit_test(test_data_probe_prints_the_trainers_probe_set),
         cmocka_unit_test(test_probe_longer_than_training_warns),
+        cmocka_unit_test(test_report_says_why_alpha0_is_missing),
+        cmocka_unit_test(test_brown_is_found_beside_the_installation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
