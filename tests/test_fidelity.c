@@ -347,6 +347,125 @@ static void test_brown_is_found_beside_the_installation(void **state)
     if (rc != 0 || !strstr(OUT, "(1 file)")) fail_msg("one corpus file: exit %d, want '(1 file)': %.800s", rc, OUT);
 }
 
+/* ---- (i) timings across a resume ---------------------------------------------------------- */
+
+typedef struct { double train, eval, ckpt, probe, resumed_at, windows; } Timings;
+
+/* The final line's timings, and the sum over the step lines of (tokens since the previous line)
+ * / tok_per_s: the training time each line's throughput was measured over. */
+static Timings read_timings(const char *run)
+{
+    char path[700], err[512];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run);
+    char *text = slurp(path);
+    Timings t = {0};
+    t.resumed_at = -1;
+    double prev = 0;
+    int n_final = 0;
+    for (char *p = text; *p;) {
+        char *end = strchr(p, '\n');
+        JsonDoc d;
+        if (json_parse(&d, p, (size_t)(end - p), path, 1, err, sizeof err)) fail_msg("%s", err);
+        const JsonValue *f = json_get(d.root, "final");
+        if (f) {
+            n_final++;
+            t.train = json_num_or(json_get(f, "train_seconds"), NAN);
+            t.eval = json_num_or(json_get(f, "eval_seconds"), NAN);
+            t.ckpt = json_num_or(json_get(f, "checkpoint_seconds"), NAN);
+            t.probe = json_num_or(json_get(f, "probe_seconds"), NAN);
+            t.resumed_at = json_num_or(json_get(f, "resumed_at"), -1);
+        } else {
+            double tok = json_num_or(json_get(d.root, "tokens"), NAN);
+            double tps = json_num_or(json_get(d.root, "tok_per_s"), 0);
+            if (tps > 0) t.windows += (tok - prev) / tps;
+            prev = tok;
+        }
+        json_free(&d);
+        p = end + 1;
+    }
+    if (n_final != 1) fail_msg("%s: %d final lines, want 1", path, n_final);
+    free(text);
+    return t;
+}
+
+/* Resuming a finished run keeps its timings (no zeros); resuming after a crash at step 20 (its
+ * checkpoint and final line lost) from step 10 gives a train_seconds that covers all 20 steps:
+ * the sum of every line's measuring window, the resumed part's and the earlier one's. */
+static void test_resume_keeps_the_timings_of_the_whole_run(void **state)
+{
+    (void)state;
+    char run[600], cmd[2000];
+    fresh_run(run, sizeof run, "fid_timings");
+    train_ok(run, "");
+    Timings a = read_timings(run);
+    if (!(a.train > 0 && a.eval > 0 && a.ckpt > 0 && a.probe > 0))
+        fail_msg("fresh run: train %g eval %g checkpoint %g probe %g seconds, want all > 0", a.train, a.eval, a.ckpt, a.probe);
+    if (a.resumed_at != -1) fail_msg("a run never resumed says resumed_at %g", a.resumed_at);
+    int rc = sinklab("train %s --out %s --resume", TINY, run);
+    if (rc != 0) fail_msg("resume of a finished run: exit %d: %.1500s", rc, OUT);
+    Timings b = read_timings(run);
+    if (b.train != a.train || b.eval != a.eval || b.ckpt != a.ckpt || b.probe != a.probe)
+        fail_msg("resuming a finished run changed its timings: train %g -> %g, eval %g -> %g, "
+                 "checkpoint %g -> %g, probe %g -> %g", a.train, b.train, a.eval, b.eval, a.ckpt,
+                 b.ckpt, a.probe, b.probe);
+    if (b.resumed_at != 20) fail_msg("resumed_at %g, want 20", b.resumed_at);
+    /* a crash after step 20's line: its checkpoint, `latest` and the final line are gone */
+    snprintf(cmd, sizeof cmd, "cd %s && rm checkpoints/step_0000020.ckpt checkpoints/latest && "
+             "grep -v '\"final\"' metrics.jsonl > m && mv m metrics.jsonl", run);
+    if (test_run(cmd, OUT, sizeof OUT)) fail_msg("%s: %s", cmd, OUT);
+    rc = sinklab("train %s --out %s --resume", TINY, run);
+    if (rc != 0) fail_msg("resume after a crash: exit %d: %.1500s", rc, OUT);
+    Timings c = read_timings(run);
+    if (c.resumed_at != 10) fail_msg("resumed_at %g, want 10", c.resumed_at);
+    if (fabs(c.train - c.windows) > 1e-3 * c.windows)
+        fail_msg("after a resume from step 10, train_seconds %.6g should cover the whole run: the "
+                 "lines' windows add up to %.6g", c.train, c.windows);
+    const char *done = strstr(OUT, "done: 20 steps, 2560 tokens, ");
+    double secs = 0, tps = 0;
+    if (!done || sscanf(done, "done: 20 steps, 2560 tokens, %lf s training (%lf tok/s)", &secs, &tps) != 2)
+        fail_msg("no done line for 20 steps and 2560 tokens: %.1500s", OUT);
+    if (fabs(tps - 2560 / c.train) > 0.01 * tps + 1)
+        fail_msg("done line: %g tok/s, want the whole run's 2560 tokens / %g s", tps, c.train);
+}
+
+/* ---- (j) the live progress line ----------------------------------------------------------- */
+
+/* On a terminal (script(1) gives one) the progress line at step 17 shows the validation loss of
+ * step 10 and the alpha0 max of the probe at step 15, each with its step, matching metrics.jsonl. */
+static void test_progress_line_shows_latest_val_and_alpha0_max_with_steps(void **state)
+{
+    (void)state;
+    char run[600], cmd[2400];
+    fresh_run(run, sizeof run, "fid_progress");
+    snprintf(cmd, sizeof cmd, "script -qec '%s train %s --out %s' /dev/null", test_bin(), TINY, run);
+    int rc = test_run(cmd, OUT, sizeof OUT);
+    if (rc != 0) fail_msg("%s: exit %d: %.1500s", cmd, rc, OUT);
+    const char *p = strstr(OUT, "step 17/20 | loss ");
+    if (!p) fail_msg("no progress line for step 17: %.1500s", OUT);
+    char line[400];
+    snprintf(line, sizeof line, "%.*s", (int)strcspn(p, "\r\n"), p);
+    char path[700];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run);
+    char *text = slurp(path);
+    char *l10 = NULL, *l15 = NULL;
+    for (int i = 0; !l15; i++) {
+        char *l = step_line(text, i);
+        if (!l) break;
+        if (!strncmp(l, "{\"step\":10,", 11)) l10 = l;
+        else if (!strncmp(l, "{\"step\":15,", 11)) l15 = l;
+        else free(l);
+    }
+    if (!l10 || !l15) fail_msg("%s: no lines for steps 10 and 15", path);
+    char *val = member_text(l10, "val_loss"), *mx = member_text(l15, "alpha0_max");
+    if (!val || !mx) fail_msg("%s: step 10 has no val_loss or step 15 no alpha0_max", path);
+    char want_val[64], want_mx[64];
+    snprintf(want_val, sizeof want_val, "val %.4f (step 10)", atof(val));
+    snprintf(want_mx, sizeof want_mx, "alpha0 max %.3f", atof(mx));
+    if (!strstr(line, want_val) || !strstr(line, want_mx) || !strstr(line, "(step 15)"))
+        fail_msg("progress line '%s' should hold '%s' and '%s ... (step 15)'", line, want_val, want_mx);
+    free(val); free(mx); free(l10); free(l15); free(text);
+}
+
 int main(void)
 {
     snprintf(TINY, sizeof TINY, "%s/tests/configs/tiny.yaml", test_src());
@@ -356,6 +475,8 @@ int main(void)
         cmocka_unit_test(test_probe_longer_than_training_warns),
         cmocka_unit_test(test_report_says_why_alpha0_is_missing),
         cmocka_unit_test(test_brown_is_found_beside_the_installation),
+        cmocka_unit_test(test_resume_keeps_the_timings_of_the_whole_run),
+        cmocka_unit_test(test_progress_line_shows_latest_val_and_alpha0_max_with_steps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,6 +25,7 @@
 #include "train/checkpoint.h"
 #include "train/optim.h"
 #include "train/run_folder.h"
+#include "train/run_timings.h"
 
 /* Declared by OpenBLAS (cblas.h of the pthread/openmp builds). */
 extern char *openblas_get_config(void);
@@ -51,6 +52,8 @@ typedef struct {
     int n_probe_rows, cap_probe_rows;
     double last_val;
     int has_val;
+    int64_t last_val_step, last_probe_step;   /* what the progress line's values belong to */
+    int64_t resumed_at;                       /* -1, or the step this invocation resumed from */
 } Trainer;
 
 static double now_seconds(void)
@@ -79,6 +82,8 @@ static void say(Trainer *t, const char *fmt, ...)
     }
 }
 
+static float alpha0_max(const Probe *p);
+
 static void progress(Trainer *t, double loss, double tok_s)
 {
     if (t->opt->quiet || !t->tty) return;
@@ -86,10 +91,13 @@ static void progress(Trainer *t, double loss, double tok_s)
     double elapsed = now_seconds() - t->started;
     int64_t done = t->step - t->first_step;
     double eta = done > 0 ? elapsed / (double)done * (double)(total - t->step) : 0.0;
-    char val[32] = "", sink[48] = "";
-    if (t->has_val) snprintf(val, sizeof val, " | val %.4f", t->last_val);
+    char val[64] = "", sink[96] = "";
+    /* the latest validation loss and probe, each with the step it was measured at */
+    if (t->has_val) snprintf(val, sizeof val, " | val %.4f (step %lld)", t->last_val, (long long)t->last_val_step);
     if (t->has_probe && t->n_probe_rows && t->probe.alpha0_valid)
-        snprintf(sink, sizeof sink, " | sink@0.3 %.2f", (double)t->probe.sink_rate[0]);
+        snprintf(sink, sizeof sink, " | alpha0 max %.3f, sink@%g %.2f (step %lld)",
+                 (double)alpha0_max(&t->probe), (double)t->cfg->probe.eps[0],
+                 (double)t->probe.sink_rate[0], (long long)t->last_probe_step);
     printf("\r\033[Kstep %lld/%lld | loss %.4f%s | %.1fk tok/s%s | ETA %d:%02d",
            (long long)t->step, (long long)total, loss, val, tok_s / 1000.0, sink, (int)eta / 60,
            (int)eta % 60);
@@ -268,10 +276,18 @@ static int resume_from_checkpoint(Trainer *t, char *err, size_t n)
     if (ckpt_load(path, &t->model.params, &st, 1, err, n) != 0) return -1;
     t->step = st.step;
     t->tokens = st.tokens_seen;
-    if (truncate_metrics(t->opt->run_dir, t->step, err, n) != 0) return -1;
-    /* the rewrite replaced metrics.jsonl: append to the new file, not the unlinked old one */
     char metrics[1200];
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", t->opt->run_dir);
+    /* the time already spent, so the final timings cover the whole run */
+    RunTimings before;
+    run_timings_read(&before, metrics, t->step);
+    t->train_seconds = before.train;
+    t->eval_seconds = before.eval;
+    t->ckpt_seconds = before.checkpoint;
+    if (t->has_probe) t->probe.seconds = before.probe;
+    t->resumed_at = t->step;
+    if (truncate_metrics(t->opt->run_dir, t->step, err, n) != 0) return -1;
+    /* the rewrite replaced metrics.jsonl: append to the new file, not the unlinked old one */
     fclose(t->metrics);
     if (!(t->metrics = fopen(metrics, "a"))) {
         snprintf(err, n, "%s: cannot write", metrics);
@@ -447,6 +463,7 @@ static int log_step(Trainer *t, double loss, float grad_norm, double tok_s, int 
     }
     if (do_eval) {
         t->last_val = evaluate(t);
+        t->last_val_step = s;
         t->has_val = 1;
         jsonw_key_number(w, "val_loss", t->last_val);
     }
@@ -456,6 +473,7 @@ static int log_step(Trainer *t, double loss, float grad_norm, double tok_s, int 
         /* outside "probe", so analyze's probe object stays comparable with this line's */
         jsonw_key_number(w, "probe_seconds", t->probe.seconds - before);
         if (t->probe.alpha0_valid) remember_probe(t, t->step, t->probe.alpha0);
+        t->last_probe_step = s;
     }
     jsonw_object_end(w);
     if (jsonw_write_line(w, t->metrics) != 0) {
@@ -479,6 +497,7 @@ static void write_final(Trainer *t)
     jsonw_key_number(w, "train_seconds", t->train_seconds);
     jsonw_key_number(w, "eval_seconds", t->eval_seconds);
     jsonw_key_number(w, "checkpoint_seconds", t->ckpt_seconds);
+    if (t->resumed_at >= 0) jsonw_key_int(w, "resumed_at", t->resumed_at);
     if (t->has_probe) {
         jsonw_key_number(w, "probe_seconds", t->probe.seconds);
         if (t->train_seconds > 0)
@@ -571,6 +590,7 @@ int trainer_run(const Config *cfg, const TrainOptions *opt)
     t.cfg = cfg;
     t.opt = opt;
     t.tty = isatty(STDOUT_FILENO);
+    t.resumed_at = -1;
     char err[2048] = "";
     /* everything that can fail on bad input (model, corpus, probe set) is checked before the
      * run folder is touched */
@@ -598,10 +618,10 @@ int trainer_run(const Config *cfg, const TrainOptions *opt)
     if (rc == 0) {
         write_final(&t);
         double probe_pct = t.train_seconds > 0 && t.has_probe ? 100.0 * t.probe.seconds / t.train_seconds : 0;
-        int64_t trained = t.tokens - t.first_tokens;
+        /* train_seconds covers the whole run, resumed or not (run_timings.h) */
         say(&t, "done: %lld steps, %lld tokens, %.1f s training (%.0f tok/s), probes %.1f%% of "
             "training time\n", (long long)t.step, (long long)t.tokens, t.train_seconds,
-            t.train_seconds > 0 ? (double)trained / t.train_seconds : 0.0, probe_pct);
+            t.train_seconds > 0 ? (double)t.tokens / t.train_seconds : 0.0, probe_pct);
         if (cfg->output.report) {
             fflush(t.metrics);
             if (report_write(opt->run_dir, err, sizeof err) != 0) {
