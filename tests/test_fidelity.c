@@ -16,6 +16,7 @@
 #include "analysis/probe.h"
 #include "data/dataset.h"
 #include "model/transformer.h"
+#include "train/checkpoint.h"
 #include "train/config.h"
 
 static char OUT[1 << 21];
@@ -396,12 +397,13 @@ static void test_resume_keeps_the_timings_of_the_whole_run(void **state)
     (void)state;
     char run[600], cmd[2000];
     fresh_run(run, sizeof run, "fid_timings");
-    train_ok(run, "");
+    /* all: the crash below loses step 20, and the resume needs step 10's moments */
+    train_ok(run, "--set checkpoint.optimizer_state=all");
     Timings a = read_timings(run);
     if (!(a.train > 0 && a.eval > 0 && a.ckpt > 0 && a.probe > 0))
         fail_msg("fresh run: train %g eval %g checkpoint %g probe %g seconds, want all > 0", a.train, a.eval, a.ckpt, a.probe);
     if (a.resumed_at != -1) fail_msg("a run never resumed says resumed_at %g", a.resumed_at);
-    int rc = sinklab("train %s --out %s --resume", TINY, run);
+    int rc = sinklab("train %s --out %s --resume --set checkpoint.optimizer_state=all", TINY, run);
     if (rc != 0) fail_msg("resume of a finished run: exit %d: %.1500s", rc, OUT);
     Timings b = read_timings(run);
     if (b.train != a.train || b.eval != a.eval || b.ckpt != a.ckpt || b.probe != a.probe)
@@ -466,6 +468,80 @@ static void test_progress_line_shows_latest_val_and_alpha0_max_with_steps(void *
     free(val); free(mx); free(l10); free(l15); free(text);
 }
 
+/* ---- (h) checkpoint.optimizer_state ----------------------------------------------------- */
+
+static long file_size(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st)) fail_msg("%s: missing", path);
+    return (long)st.st_size;
+}
+
+/* Whether path holds the Adam moments: a load with the optimizer succeeds, or is refused saying
+ * the file holds the weights only. The weights load either way. */
+static int holds_moments(Transformer *m, const char *path)
+{
+    char err[2048];
+    if (ckpt_load(path, &m->params, NULL, 0, err, sizeof err)) fail_msg("weights of %s: %s", path, err);
+    if (ckpt_load(path, &m->params, NULL, 1, err, sizeof err) == 0) return 1;
+    if (!strstr(err, path) || !strstr(err, "holds the weights only"))
+        fail_msg("%s: refused for another reason than missing moments: %s", path, err);
+    return 0;
+}
+
+/* latest (the default): only the newest checkpoint keeps the moments, the others are about a
+ * third of its size; after a resume from step 10 to 20 the moments moved to step 20; analyze
+ * reads every checkpoint. all: every checkpoint keeps them. (Bit-identical resume under the
+ * default: test_train_cli's test_resume_with_more_steps_matches_the_straight_run.) */
+static void test_optimizer_state_latest_keeps_moments_in_the_newest_only(void **state)
+{
+    (void)state;
+    char run[600], path[3][700], err[2048];
+    Config c;
+    load_tiny(&c, "train.steps=20");
+    Transformer m;
+    if (transformer_init(&m, &c.model, c.train.seed, err, sizeof err)) fail_msg("%s", err);
+    fresh_run(run, sizeof run, "fid_optstate");
+    train_ok(run, "--set train.steps=10");
+    for (int i = 0; i < 3; i++) ckpt_path(path[i], sizeof path[i], run, 10 * i);
+    if (holds_moments(&m, path[0]) || !holds_moments(&m, path[1]))
+        fail_msg("after 10 steps: step 0 should be weights-only and step 10 (the newest) hold the moments");
+    int rc = sinklab("train %s --out %s --quiet --resume --set train.steps=20", TINY, run);
+    if (rc != 0) fail_msg("resume: exit %d: %.1500s", rc, OUT);
+    int want[3] = {0, 0, 1};
+    for (int i = 0; i < 3; i++)
+        if (holds_moments(&m, path[i]) != want[i])
+            fail_msg("%s: %s the moments, want %s", path[i], want[i] ? "lacks" : "holds", want[i] ? "them" : "weights only");
+    long small = file_size(path[0]), big = file_size(path[2]);
+    if (!(small * 2 < big)) fail_msg("weights-only %ld bytes vs %ld with moments: want under half", small, big);
+    rc = sinklab("analyze %s --out %s/an", run, run);
+    if (rc != 0) fail_msg("analyze on weights-only and full checkpoints: exit %d: %.1500s", rc, OUT);
+    char em[800];
+    snprintf(em, sizeof em, "%s/an/emergence.jsonl", run);
+    char *text = slurp(em);
+    int lines = 0;
+    for (const char *q = text; (q = strchr(q, '\n')); q++) lines++;
+    if (lines != 3) fail_msg("%s: %d lines, want 3 (steps 0, 10, 20)", em, lines);
+    free(text);
+    /* the newest damaged: falling back to a weights-only checkpoint is refused, saying why */
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd, "printf x | dd of=%s bs=1 seek=%ld conv=notrunc 2>/dev/null", path[2], big / 2);
+    if (test_run(cmd, OUT, sizeof OUT)) fail_msg("%s: %s", cmd, OUT);
+    rc = sinklab("train %s --out %s --resume --set train.steps=30", TINY, run);
+    if (rc != 2 || !strstr(OUT, path[1]) || !strstr(OUT, "holds the weights only") ||
+        !strstr(OUT, "optimizer_state"))
+        fail_msg("resume past a damaged newest checkpoint under latest: exit %d, want 2 naming %s "
+                 "as weights-only: %.1500s", rc, path[1], OUT);
+    if (file_size(path[1]) != small) fail_msg("%s changed although the resume was refused", path[1]);
+    fresh_run(run, sizeof run, "fid_optstate_all");
+    train_ok(run, "--set checkpoint.optimizer_state=all");
+    for (int i = 0; i < 3; i++) {
+        ckpt_path(path[i], sizeof path[i], run, 10 * i);
+        if (!holds_moments(&m, path[i])) fail_msg("optimizer_state all: %s lacks the moments", path[i]);
+    }
+    transformer_free(&m);
+}
+
 int main(void)
 {
     snprintf(TINY, sizeof TINY, "%s/tests/configs/tiny.yaml", test_src());
@@ -477,6 +553,7 @@ int main(void)
         cmocka_unit_test(test_brown_is_found_beside_the_installation),
         cmocka_unit_test(test_resume_keeps_the_timings_of_the_whole_run),
         cmocka_unit_test(test_progress_line_shows_latest_val_and_alpha0_max_with_steps),
+        cmocka_unit_test(test_optimizer_state_latest_keeps_moments_in_the_newest_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

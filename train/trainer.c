@@ -54,6 +54,7 @@ typedef struct {
     int has_val;
     int64_t last_val_step, last_probe_step;   /* what the progress line's values belong to */
     int64_t resumed_at;                       /* -1, or the step this invocation resumed from */
+    int64_t moments_step;                     /* -1, or the checkpoint that holds the moments */
 } Trainer;
 
 static double now_seconds(void)
@@ -286,6 +287,7 @@ static int resume_from_checkpoint(Trainer *t, char *err, size_t n)
     t->ckpt_seconds = before.checkpoint;
     if (t->has_probe) t->probe.seconds = before.probe;
     t->resumed_at = t->step;
+    t->moments_step = t->step;
     if (truncate_metrics(t->opt->run_dir, t->step, err, n) != 0) return -1;
     /* the rewrite replaced metrics.jsonl: append to the new file, not the unlinked old one */
     fclose(t->metrics);
@@ -402,6 +404,15 @@ static int save_checkpoint(Trainer *t, char *err, size_t n)
     if (ckpt_save(path, &t->model.params, t->config_yaml, &st, err, n) != 0 ||
         ckpt_write_latest(t->opt->run_dir, t->step, err, n) != 0)
         return -1;
+    /* optimizer_state latest: the previous holder of the moments drops them only now that the
+     * newest checkpoint (with moments) and `latest` are safely written */
+    if (t->cfg->checkpoint.optimizer_state == OPTSTATE_LATEST && t->moments_step >= 0 &&
+        t->moments_step != t->step) {
+        char prev[1200];
+        ckpt_path(prev, sizeof prev, t->opt->run_dir, t->moments_step);
+        if (ckpt_drop_optimizer(prev, &t->model.params, err, n) != 0) return -1;
+    }
+    t->moments_step = t->step;
     prune_checkpoints(t);
     if (t->has_probe) {
         char maps[1200];
@@ -591,6 +602,7 @@ int trainer_run(const Config *cfg, const TrainOptions *opt)
     t.opt = opt;
     t.tty = isatty(STDOUT_FILENO);
     t.resumed_at = -1;
+    t.moments_step = -1;
     char err[2048] = "";
     /* everything that can fail on bad input (model, corpus, probe set) is checked before the
      * run folder is touched */
