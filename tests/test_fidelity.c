@@ -542,6 +542,28 @@ static void test_optimizer_state_latest_keeps_moments_in_the_newest_only(void **
     transformer_free(&m);
 }
 
+/* ---- (f) the quick start installs what the next documented step needs ---------------------- */
+
+/* tools/sinklab_ckpt.py needs numpy: scripts/quickstart.sh runs setup.sh --with-tools, whose
+ * package list holds python3-numpy (the plain list does not need it). */
+static void test_quickstart_installs_numpy_for_the_tools(void **state)
+{
+    (void)state;
+    char cmd[1400], path[1100];
+    snprintf(cmd, sizeof cmd, "sh %s/scripts/setup.sh --with-tools --print-packages", test_src());
+    if (test_run(cmd, OUT, sizeof OUT) != 0) fail_msg("%s: %s", cmd, OUT);
+    if (!strstr(OUT, "python3-numpy\n")) fail_msg("%s does not list python3-numpy: %s", cmd, OUT);
+    snprintf(path, sizeof path, "%s/scripts/quickstart.sh", test_src());
+    char *qs = slurp(path);
+    if (!strstr(qs, "\nscripts/setup.sh --with-tools\n"))
+        fail_msg("%s does not run 'scripts/setup.sh --with-tools'", path);
+    free(qs);
+    snprintf(path, sizeof path, "%s/tools/sinklab_ckpt.py", test_src());
+    char *py = slurp(path);
+    if (!strstr(py, "import numpy")) fail_msg("%s: expected to need numpy (update this test)", path);
+    free(py);
+}
+
 int main(void)
 {
     snprintf(TINY, sizeof TINY, "%s/tests/configs/tiny.yaml", test_src());
@@ -554,6 +576,7 @@ int main(void)
         cmocka_unit_test(test_resume_keeps_the_timings_of_the_whole_run),
         cmocka_unit_test(test_progress_line_shows_latest_val_and_alpha0_max_with_steps),
         cmocka_unit_test(test_optimizer_state_latest_keeps_moments_in_the_newest_only),
+        cmocka_unit_test(test_quickstart_installs_numpy_for_the_tools),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
