@@ -160,6 +160,43 @@ static void test_scaled_at_scale_1_reports_what_softmax_reports(void **state)
     free(tb);
 }
 
+/* scaled rows and their sink sum to `scale`: the probe divides by it, so the shares do not depend
+ * on it. One layer at step 0 (same initial weights, so the same scores; the weights differ by the
+ * factor 2 exactly): scale 2 reports the same alpha, sink rates, learned-sink share and entropy as
+ * scale 1. (Renormalising the data keys instead would report a learned-sink share twice as big.) */
+static void test_scaled_metrics_do_not_depend_on_the_scale(void **state)
+{
+    (void)state;
+    char a[600], b[600], pa[700], pb[700];
+    fresh_run(a, sizeof a, "fid_scale1");
+    fresh_run(b, sizeof b, "fid_scale2");
+    const char *common = "--set model.attention.sink=kv_bias --set model.attention.normalizer=scaled "
+                         "--set model.n_layer=1 --set train.steps=1";
+    char extra[600];
+    snprintf(extra, sizeof extra, "%s --set model.attention.scale=1", common);
+    train_ok(a, extra);
+    snprintf(extra, sizeof extra, "%s --set model.attention.scale=2", common);
+    train_ok(b, extra);
+    snprintf(pa, sizeof pa, "%s/metrics.jsonl", a);
+    snprintf(pb, sizeof pb, "%s/metrics.jsonl", b);
+    char *ta = slurp(pa), *tb = slurp(pb);
+    char *la = step_line(ta, 0), *lb = step_line(tb, 0);
+    if (!la || !lb) fail_msg("no step-0 line");
+    char *qa = member_text(la, "probe"), *qb = member_text(lb, "probe");
+    if (!qa || !qb) fail_msg("no step-0 probe");
+    const char *keys[] = {"alpha0", "sink_rate", "sink_rate_gu", "alpha_learned_sink", "entropy",
+                          "entropy_norm", "sink_location_alpha"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        char *ma = member_text(qa, keys[k]), *mb = member_text(qb, keys[k]);
+        if (!ma || !mb || strcmp(ma, mb))
+            fail_msg("step 0: probe.%s is %s at scale 1 and %s at scale 2 (want the same shares)",
+                     keys[k], ma ? ma : "(absent)", mb ? mb : "(absent)");
+        free(ma);
+        free(mb);
+    }
+    free(qa); free(qb); free(la); free(lb); free(ta); free(tb);
+}
+
 /* ---- (d) the probe set that `data --probe` prints ----------------------------------------- */
 
 static void load_tiny(Config *c, const char *set)
@@ -569,6 +606,7 @@ int main(void)
     snprintf(TINY, sizeof TINY, "%s/tests/configs/tiny.yaml", test_src());
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scaled_at_scale_1_reports_what_softmax_reports),
+        cmocka_unit_test(test_scaled_metrics_do_not_depend_on_the_scale),
         cmocka_unit_test(test_data_probe_prints_the_trainers_probe_set),
         cmocka_unit_test(test_probe_longer_than_training_warns),
         cmocka_unit_test(test_report_says_why_alpha0_is_missing),
