@@ -286,6 +286,12 @@ static void series_range(const PlotAxes *ax, const PlotSeries *s, int n_series, 
             if (x > *x1) *x1 = x;
             if (y < *y0) *y0 = y;
             if (y > *y1) *y1 = y;
+            for (int b = 0; b < 2; b++) {
+                const double *band = b ? s[k].hi : s[k].lo;
+                if (!band || !in_domain(band[i], ax->log_y)) continue;
+                if (band[i] < *y0) *y0 = band[i];
+                if (band[i] > *y1) *y1 = band[i];
+            }
         }
     for (int k = 0; k < ax->n_refs; k++) {
         double y = ax->refs[k].y;
@@ -328,6 +334,28 @@ static void draw_series(FILE *f, const PlotSeries *s, int k, const Scale *sx, co
                 scale_map(sy, s->y[i]), color);
         plot_write_escaped(f, s->label ? s->label : "");
         fprintf(f, "%s%g: %.4g</title></circle>\n", s->label ? " at " : "", s->x[i], s->y[i]);
+    }
+}
+
+/* The band of a series: one closed polygon (hi forwards, lo backwards) per run of valid points. */
+static void draw_band(FILE *f, const PlotSeries *s, int k, const Scale *sx, const Scale *sy)
+{
+    if (!s->lo || !s->hi) return;
+    const char *color = s->color ? s->color : plot_palette(k);
+    int i = 0;
+    while (i < s->n) {
+        int ok = in_domain(s->x[i], sx->log) && in_domain(s->lo[i], sy->log) && in_domain(s->hi[i], sy->log);
+        if (!ok) { i++; continue; }
+        int j = i;
+        while (j + 1 < s->n && in_domain(s->x[j + 1], sx->log) && in_domain(s->lo[j + 1], sy->log) &&
+               in_domain(s->hi[j + 1], sy->log))
+            j++;
+        fprintf(f, "<path fill=\"%s\" fill-opacity=\"0.18\" stroke=\"none\" d=\"", color);
+        for (int p = i; p <= j; p++)
+            fprintf(f, "%s%.1f %.1f", p == i ? "M" : "L", scale_map(sx, s->x[p]), scale_map(sy, s->hi[p]));
+        for (int p = j; p >= i; p--) fprintf(f, "L%.1f %.1f", scale_map(sx, s->x[p]), scale_map(sy, s->lo[p]));
+        fputs("z\"/>\n", f);
+        i = j + 1;
     }
 }
 
@@ -386,6 +414,7 @@ int plot_lines(FILE *f, const PlotAxes *ax, const PlotSeries *s, int n_series)
 
     draw_refs(f, ax, &fr, &sy);
     int drawn = 0;
+    for (int k = 0; k < n_series; k++) draw_band(f, &s[k], k, &sx, &sy);
     for (int k = 0; k < n_series; k++) {
         draw_series(f, &s[k], k, &sx, &sy);
         for (int i = 0; i < s[k].n; i++) drawn += in_domain(s[k].x[i], sx.log) && in_domain(s[k].y[i], sy.log);

@@ -2,6 +2,7 @@
  * value was not measured, reference lines), heatmaps (layer x head over steps, T x T attention maps)
  * with a colour bar, and grouped bar charts. Each call writes one <svg> element with a viewBox (it
  * scales to its container), no ids, no scripts and no external references, so many can share a page.
+ * A series may carry a band (lo, hi per point), shaded in its colour behind the line.
  * Missing values are NaN: a gap in a line, a hatched-grey cell in a heatmap, no bar. */
 #ifndef SINKLAB_PLOT_H
 #define SINKLAB_PLOT_H
@@ -16,6 +17,7 @@ typedef struct {
     int dashed;
     int markers;           /* dots at the points (sparse series such as validation loss) */
     double width;          /* stroke width; 0 = 1.8 */
+    const double *lo, *hi; /* optional band (an interval) shaded behind the line; NULL = none */
 } PlotSeries;
 
 typedef struct {

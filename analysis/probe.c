@@ -8,8 +8,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "analysis/metric_table.h"
 #include "analysis/metrics.h"
 #include "data/tokenizer.h"
+#include "base/check.h"
 #include "base/rng.h"
 
 /* Fixed seeds: the probe's random directions never depend on training state, so a checkpoint
@@ -123,10 +125,12 @@ double probe_uniform_alpha0(const Probe *p)
 
 /* ---- the light metrics: every probe ---- */
 
-static void write_LH(JsonWriter *w, const char *key, const float *x, int L, int H)
+/* A per-head metric (L, H) under its table name; the table must agree that it is per head. */
+static void write_LH(JsonWriter *w, MetricId id, const float *x, int L, int H)
 {
+    SL_CHECK(metric_def(id)->shape == METRIC_SHAPE_HEAD, "metric %s is not [L][H] in the table", metric_name(id));
     int shape[2] = {L, H};
-    jsonw_key_floats(w, key, x, shape, 2);
+    jsonw_key_floats(w, metric_name(id), x, shape, 2);
 }
 
 static void light_metrics(Probe *p, Transformer *m, JsonWriter *w)
@@ -171,13 +175,13 @@ static void light_metrics(Probe *p, Transformer *m, JsonWriter *w)
         mean += p->alpha0[i];
     }
     mean /= n;
-    if (p->loss_positions > 0) jsonw_key_number(w, "loss", p->loss);
+    if (p->loss_positions > 0) jsonw_key_number(w, metric_name(METRIC_LOSS), p->loss);
     /* alpha_0 needs queries that see key 0; when a mask hides it from most of them (an ablation,
      * a window), it says nothing about sinks and is left out (the sink location rule, T/4) */
     p->alpha0_valid = s->n_q[0] >= T / 4.0f;
     if (p->alpha0_valid) {
-        write_LH(w, "alpha0", p->alpha0, L, H);
-        jsonw_key_object_begin(w, "sink_rate");
+        write_LH(w, METRIC_ALPHA0, p->alpha0, L, H);
+        jsonw_key_object_begin(w, metric_name(METRIC_SINK_RATE));
         for (int e = 0; e < 3; e++) {
             char key[32];
             snprintf(key, sizeof key, "%g", (double)p->cfg.eps[e]);
@@ -185,7 +189,7 @@ static void light_metrics(Probe *p, Transformer *m, JsonWriter *w)
             jsonw_key_number(w, key, p->sink_rate[e]);
         }
         jsonw_object_end(w);
-        jsonw_key_object_begin(w, "sink_rate_gu");
+        jsonw_key_object_begin(w, metric_name(METRIC_SINK_RATE_GU));
         for (int e = 0; e < 3; e++) {
             char key[32];
             snprintf(key, sizeof key, "%g", (double)p->cfg.eps[e]);
@@ -196,24 +200,24 @@ static void light_metrics(Probe *p, Transformer *m, JsonWriter *w)
             jsonw_key_number(w, key, pct / L);
         }
         jsonw_object_end(w);
-        jsonw_key_number(w, "alpha0_max", mx);
-        jsonw_key_number(w, "alpha0_mean", mean);
-        jsonw_key_number(w, "uniform_alpha0", probe_uniform_alpha0(p));
+        jsonw_key_number(w, metric_name(METRIC_ALPHA0_MAX), mx);
+        jsonw_key_number(w, metric_name(METRIC_ALPHA0_MEAN), mean);
+        jsonw_key_number(w, metric_name(METRIC_UNIFORM_ALPHA0), probe_uniform_alpha0(p));
     }
-    if (has_bos) write_LH(w, "alpha_bos", bos_alpha, L, H);
-    if (has_last) write_LH(w, "alpha_last", last_alpha, L, H);
-    if (has_sink_mass) write_LH(w, "alpha_learned_sink", sink_alpha, L, H);
+    if (has_bos) write_LH(w, METRIC_ALPHA_BOS, bos_alpha, L, H);
+    if (has_last) write_LH(w, METRIC_ALPHA_LAST, last_alpha, L, H);
+    if (has_sink_mass) write_LH(w, METRIC_ALPHA_LEARNED_SINK, sink_alpha, L, H);
     int shape[2] = {L, H};
-    jsonw_key_ints(w, "sink_location", loc, shape, 2);
-    write_LH(w, "sink_location_alpha", loc_alpha, L, H);
-    write_LH(w, "value_norm_ratio", vratio, L, H);
-    write_LH(w, "key_norm_ratio", kratio, L, H);
-    write_LH(w, "cos_qk0", cosq, L, H);
-    write_LH(w, "qk0_normprod", normprod, L, H);
-    write_LH(w, "entropy", ent, L, H);
-    write_LH(w, "entropy_norm", ent_n, L, H);
-    jsonw_key_floats(w, "massive_ratio", massive, &L, 1);
-    jsonw_key_floats(w, "massive_top_median", top_median, &L, 1);
+    jsonw_key_ints(w, metric_name(METRIC_SINK_LOCATION), loc, shape, 2);
+    write_LH(w, METRIC_SINK_LOCATION_ALPHA, loc_alpha, L, H);
+    write_LH(w, METRIC_VALUE_NORM_RATIO, vratio, L, H);
+    write_LH(w, METRIC_KEY_NORM_RATIO, kratio, L, H);
+    write_LH(w, METRIC_COS_QK0, cosq, L, H);
+    write_LH(w, METRIC_QK0_NORMPROD, normprod, L, H);
+    write_LH(w, METRIC_ENTROPY, ent, L, H);
+    write_LH(w, METRIC_ENTROPY_NORM, ent_n, L, H);
+    jsonw_key_floats(w, metric_name(METRIC_MASSIVE_RATIO), massive, &L, 1);
+    jsonw_key_floats(w, metric_name(METRIC_MASSIVE_TOP_MEDIAN), top_median, &L, 1);
 }
 
 /* ---- the heavy metrics: at checkpoints and every probe.heavy_every steps ---- */
@@ -238,12 +242,12 @@ static void spectrum_metrics(Probe *p, Transformer *m, JsonWriter *w)
         free(share);
     }
     if (ok) {
-        write_LH(w, "qk_eig_mean", mean, L, H);
-        write_LH(w, "qk_eig_var", var, L, H);
-        write_LH(w, "qk_sym_mean", smean, L, H);
-        write_LH(w, "qk_sym_var", svar, L, H);
+        write_LH(w, METRIC_QK_EIG_MEAN, mean, L, H);
+        write_LH(w, METRIC_QK_EIG_VAR, var, L, H);
+        write_LH(w, METRIC_QK_SYM_MEAN, smean, L, H);
+        write_LH(w, METRIC_QK_SYM_VAR, svar, L, H);
     }
-    write_LH(w, "norm_attn0", share0, L, H);
+    write_LH(w, METRIC_NORM_ATTN0, share0, L, H);
 }
 
 static void collapse_metrics(Probe *p, Transformer *m, JsonWriter *w)
@@ -256,9 +260,9 @@ static void collapse_metrics(Probe *p, Transformer *m, JsonWriter *w)
         ok &= metrics_collapse(&cosm[l], &resid[l], &erank[l], p->trace.hidden[l]->data,
                                p->batch.doc_ids, p->B, p->T, C) == 0;
     if (!ok) return;
-    jsonw_key_floats(w, "collapse_cos", cosm, &L1, 1);
-    jsonw_key_floats(w, "collapse_resid", resid, &L1, 1);
-    jsonw_key_floats(w, "eff_rank", erank, &L1, 1);
+    jsonw_key_floats(w, metric_name(METRIC_COLLAPSE_COS), cosm, &L1, 1);
+    jsonw_key_floats(w, metric_name(METRIC_COLLAPSE_RESID), resid, &L1, 1);
+    jsonw_key_floats(w, metric_name(METRIC_EFF_RANK), erank, &L1, 1);
 }
 
 /* Over-mixing (Barbero et al.): noise of norm perturb_scale * ||h^0_i|| on the input embedding of
@@ -295,8 +299,8 @@ static void spread_metrics(Probe *p, Transformer *m, JsonWriter *w)
     for (int l = 0; l < L1; l++)
         spread[l] = metrics_perturb_spread(NULL, s->clean_hidden + l * BTC, tr.hidden[l]->data,
                                            p->batch.doc_ids, pos, B, T, C);
-    jsonw_key_floats(w, "spread", spread, &L1, 1);
-    jsonw_key_int(w, "spread_pos", pos);
+    jsonw_key_floats(w, metric_name(METRIC_SPREAD), spread, &L1, 1);
+    jsonw_key_int(w, metric_name(METRIC_SPREAD_POS), pos);
 }
 
 /* ||d h_{T-1}^L / d h_i^0||_F for every input position i, estimated as sqrt(E ||J^T u||^2) over
@@ -339,8 +343,8 @@ static void jacobian_metrics(Probe *p, Transformer *m, JsonWriter *w)
         by_pos[i] = (float)(acc / Bj);
     }
     int pos = p->cfg.perturb_pos >= 0 && p->cfg.perturb_pos < T ? p->cfg.perturb_pos : 0;
-    jsonw_key_number(w, "jacobian_norm", by_pos[pos]);
-    jsonw_key_floats(w, "jacobian_by_pos", by_pos, &T, 1);
+    jsonw_key_number(w, metric_name(METRIC_JACOBIAN_NORM), by_pos[pos]);
+    jsonw_key_floats(w, metric_name(METRIC_JACOBIAN_BY_POS), by_pos, &T, 1);
     free(by_pos);
     /* the Jacobian pass wrote into parameter gradients: leave them clean for the next step */
     params_zero_grad(&m->params);

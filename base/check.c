@@ -16,6 +16,15 @@ void sl_die(const char *file, int line, const char *fmt, ...)
     exit(1);
 }
 
+void sl_errf(char *err, size_t n_err, const char *fmt, ...)
+{
+    if (!err || !n_err) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, n_err, fmt, ap);
+    va_end(ap);
+}
+
 void *sl_xmalloc(size_t n, const char *file, int line)
 {
     void *p = malloc(n ? n : 1);

@@ -12,6 +12,10 @@ void sl_die(const char *file, int line, const char *fmt, ...)
 #define SL_CHECK(cond, ...) \
     do { if (!(cond)) sl_die(__FILE__, __LINE__, __VA_ARGS__); } while (0)
 
+/* User-facing errors are returned, not printed: functions that can fail on input take
+ * (char *err, size_t n_err) and fill it with sl_errf ("file:line: what was expected"). */
+void sl_errf(char *err, size_t n_err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 void *sl_xmalloc(size_t n, const char *file, int line);
 void *sl_xcalloc(size_t n, size_t size, const char *file, int line);
 void *sl_xrealloc(void *p, size_t n, const char *file, int line);

@@ -70,6 +70,24 @@ int key_is_auto(const yaml_node_t *v, const KeyDef *d)
 
 yaml_node_t *key_node(KeyCtx *x, int index) { return yaml_document_get_node(x->doc, index); }
 
+int key_list(KeyCtx *x, const char *key, yaml_node_t *v, yaml_node_t **items, int max,
+             const char *what)
+{
+    int n = 0;
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++, n++) {
+        yaml_node_t *e = key_node(x, *it);
+        if (n >= max) {
+            char item_key[160];
+            snprintf(item_key, sizeof item_key, "%s[%d]", key, n);
+            key_error(x, e, item_key, "at most %d %s", max, what);
+            return -1;
+        }
+        items[n] = e;
+    }
+    return n;
+}
+
 int key_edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);

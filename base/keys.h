@@ -81,6 +81,10 @@ const char *key_scalar(const yaml_node_t *v);
 const char *key_shown(const yaml_node_t *v, char *buf, size_t n);   /* 'text' or its kind */
 int key_is_auto(const yaml_node_t *v, const KeyDef *d);
 yaml_node_t *key_node(KeyCtx *x, int index);                         /* a child node */
+/* The items of list node v into items[] (at most max; one more is an error "at most MAX WHAT"
+ * at that item). Returns the count, or -1. */
+int key_list(KeyCtx *x, const char *key, yaml_node_t *v, yaml_node_t **items, int max,
+             const char *what);
 
 /* Value parsers that report through x; 0 or -1. Integers accept integral floats (1e4). */
 int key_parse_int(KeyCtx *x, const char *key, yaml_node_t *v, double lo, double hi, int flags,

@@ -280,13 +280,17 @@ output:
 
 def read_sinklab_metrics(run_dir, warmup):
     """Per-step (tokens, seconds) after warm-up from metrics.jsonl (log_every 1: each line's
-    tok_per_s covers exactly one step of training time), and the final summary."""
+    tok_per_s covers exactly one step of training time), and the run's summary.json."""
     steps, final = [], None
+    summary = os.path.join(run_dir, "summary.json")
+    if os.path.exists(summary):
+        with open(summary) as f:
+            final = json.load(f)
     with open(os.path.join(run_dir, "metrics.jsonl")) as f:
         prev_tokens = 0
         for line in f:
             rec = json.loads(line)
-            if "final" in rec:
+            if "final" in rec:  # runs made before summary.json
                 final = rec["final"]
                 continue
             if "tok_per_s" in rec and rec["step"] > warmup:

@@ -52,15 +52,12 @@ static int parse_paths(KeyCtx *x, const KeyDef *d, yaml_node_t *v, void *section
     int n = 0;
     memset(paths, 0, sizeof paths);
     if (v->type == YAML_SEQUENCE_NODE) {
-        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-             it++, n++) {
-            yaml_node_t *e = key_node(x, *it);
-            snprintf(key, sizeof key, "%s[%d]", d->key, n);
-            if (n >= DATA_MAX_PATHS) {
-                key_error(x, e, key, "at most %d paths", DATA_MAX_PATHS);
-                return -1;
-            }
-            if (set_path(x, key, e, paths[n], sizeof paths[n])) return -1;
+        yaml_node_t *items[DATA_MAX_PATHS];
+        n = key_list(x, d->key, v, items, DATA_MAX_PATHS, "paths");
+        if (n < 0) return -1;
+        for (int i = 0; i < n; i++) {
+            snprintf(key, sizeof key, "%s[%d]", d->key, i);
+            if (set_path(x, key, items[i], paths[i], sizeof paths[i])) return -1;
         }
     } else if (!key_is_null(v)) {
         if (set_path(x, d->key, v, paths[0], sizeof paths[0])) return -1;

@@ -39,15 +39,12 @@ static int parse_edits(KeyCtx *x, const KeyDef *d, yaml_node_t *v, void *section
     }
     MaskEdit edits[MASK_MAX_EDITS];
     memset(edits, 0, sizeof edits);
-    int n = 0;
-    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-         it++, n++) {
-        yaml_node_t *e = key_node(x, *it);
-        snprintf(key, sizeof key, "%s[%d]", d->key, n);
-        if (n >= MASK_MAX_EDITS) {
-            key_error(x, e, key, "at most %d edits", MASK_MAX_EDITS);
-            return -1;
-        }
+    yaml_node_t *items[MASK_MAX_EDITS];
+    int n = key_list(x, d->key, v, items, MASK_MAX_EDITS, "edits");
+    if (n < 0) return -1;
+    for (int i = 0; i < n; i++) {
+        yaml_node_t *e = items[i];
+        snprintf(key, sizeof key, "%s[%d]", d->key, i);
         if (e->type != YAML_MAPPING_NODE ||
             e->data.mapping.pairs.top - e->data.mapping.pairs.start != 1) {
             key_error(x, e, key, "expected one {isolate|reset|block_key: position}, got %s",
@@ -59,20 +56,20 @@ static int parse_edits(KeyCtx *x, const KeyDef *d, yaml_node_t *v, void *section
         yaml_node_t *val = key_node(x, e->data.mapping.pairs.start->value);
         const char *ks = key_scalar(k);
         int kind = -1;
-        for (int i = 0; ks && MASK_EDIT_NAMES[i]; i++)
-            if (!strcmp(ks, MASK_EDIT_NAMES[i])) kind = i;
+        for (int j = 0; ks && MASK_EDIT_NAMES[j]; j++)
+            if (!strcmp(ks, MASK_EDIT_NAMES[j])) kind = j;
         if (kind < 0) {
             key_describe_enum(want, sizeof want, MASK_EDIT_NAMES);
             const char *close = NULL;
-            for (int i = 0; ks && MASK_EDIT_NAMES[i]; i++)
-                if (key_edit_distance(ks, MASK_EDIT_NAMES[i]) <= 2) close = MASK_EDIT_NAMES[i];
+            for (int j = 0; ks && MASK_EDIT_NAMES[j]; j++)
+                if (key_edit_distance(ks, MASK_EDIT_NAMES[j]) <= 2) close = MASK_EDIT_NAMES[j];
             key_error(x, k, key, "unknown edit %s (expected one of %s)%s%s%s",
                       key_shown(k, buf, sizeof buf), want, close ? " (did you mean " : "",
                       close ? close : "", close ? "?)" : "");
             return -1;
         }
-        edits[n].kind = (MaskEditKind)kind;
-        if (key_parse_int(x, key, val, 0, KEY_BIG, 0, &edits[n].pos)) return -1;
+        edits[i].kind = (MaskEditKind)kind;
+        if (key_parse_int(x, key, val, 0, KEY_BIG, 0, &edits[i].pos)) return -1;
     }
     m->n_edits = n;
     memcpy(m->edits, edits, sizeof edits);

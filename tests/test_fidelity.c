@@ -389,45 +389,41 @@ static void test_brown_is_found_beside_the_installation(void **state)
 
 typedef struct { double train, eval, ckpt, probe, resumed_at, windows; } Timings;
 
-/* The final line's timings, and the sum over the step lines of (tokens since the previous line)
- * / tok_per_s: the training time each line's throughput was measured over. */
+/* summary.json's timings, and the sum over the step lines of metrics.jsonl of (tokens since the
+ * previous line) / tok_per_s: the training time each line's throughput was measured over. */
 static Timings read_timings(const char *run)
 {
     char path[700], err[512];
+    snprintf(path, sizeof path, "%s/summary.json", run);
+    JsonDoc sd;
+    if (json_parse_file(&sd, path, err, sizeof err)) fail_msg("%s", err);
+    Timings t = {0};
+    t.train = json_num_or(json_get(sd.root, "train_seconds"), NAN);
+    t.eval = json_num_or(json_get(sd.root, "eval_seconds"), NAN);
+    t.ckpt = json_num_or(json_get(sd.root, "checkpoint_seconds"), NAN);
+    t.probe = json_num_or(json_get(sd.root, "probe_seconds"), NAN);
+    t.resumed_at = json_num_or(json_get(sd.root, "resumed_at"), -1);
+    json_free(&sd);
     snprintf(path, sizeof path, "%s/metrics.jsonl", run);
     char *text = slurp(path);
-    Timings t = {0};
-    t.resumed_at = -1;
     double prev = 0;
-    int n_final = 0;
     for (char *p = text; *p;) {
         char *end = strchr(p, '\n');
         JsonDoc d;
         if (json_parse(&d, p, (size_t)(end - p), path, 1, err, sizeof err)) fail_msg("%s", err);
-        const JsonValue *f = json_get(d.root, "final");
-        if (f) {
-            n_final++;
-            t.train = json_num_or(json_get(f, "train_seconds"), NAN);
-            t.eval = json_num_or(json_get(f, "eval_seconds"), NAN);
-            t.ckpt = json_num_or(json_get(f, "checkpoint_seconds"), NAN);
-            t.probe = json_num_or(json_get(f, "probe_seconds"), NAN);
-            t.resumed_at = json_num_or(json_get(f, "resumed_at"), -1);
-        } else {
-            double tok = json_num_or(json_get(d.root, "tokens"), NAN);
-            double tps = json_num_or(json_get(d.root, "tok_per_s"), 0);
-            if (tps > 0) t.windows += (tok - prev) / tps;
-            prev = tok;
-        }
+        double tok = json_num_or(json_get(d.root, "tokens"), NAN);
+        double tps = json_num_or(json_get(d.root, "tok_per_s"), 0);
+        if (tps > 0) t.windows += (tok - prev) / tps;
+        prev = tok;
         json_free(&d);
         p = end + 1;
     }
-    if (n_final != 1) fail_msg("%s: %d final lines, want 1", path, n_final);
     free(text);
     return t;
 }
 
 /* Resuming a finished run keeps its timings (no zeros); resuming after a crash at step 20 (its
- * checkpoint and final line lost) from step 10 gives a train_seconds that covers all 20 steps:
+ * checkpoint and summary lost) from step 10 gives a train_seconds that covers all 20 steps:
  * the sum of every line's measuring window, the resumed part's and the earlier one's. */
 static void test_resume_keeps_the_timings_of_the_whole_run(void **state)
 {
@@ -448,9 +444,8 @@ static void test_resume_keeps_the_timings_of_the_whole_run(void **state)
                  "checkpoint %g -> %g, probe %g -> %g", a.train, b.train, a.eval, b.eval, a.ckpt,
                  b.ckpt, a.probe, b.probe);
     if (b.resumed_at != 20) fail_msg("resumed_at %g, want 20", b.resumed_at);
-    /* a crash after step 20's line: its checkpoint, `latest` and the final line are gone */
-    snprintf(cmd, sizeof cmd, "cd %s && rm checkpoints/step_0000020.ckpt checkpoints/latest && "
-             "grep -v '\"final\"' metrics.jsonl > m && mv m metrics.jsonl", run);
+    /* a crash after step 20's line: its checkpoint, `latest` and the summary are gone */
+    snprintf(cmd, sizeof cmd, "cd %s && rm checkpoints/step_0000020.ckpt checkpoints/latest summary.json", run);
     if (test_run(cmd, OUT, sizeof OUT)) fail_msg("%s: %s", cmd, OUT);
     rc = sinklab("train %s --out %s --resume", TINY, run);
     if (rc != 0) fail_msg("resume after a crash: exit %d: %.1500s", rc, OUT);

@@ -11,6 +11,7 @@
 
 #include "analysis/jsonw.h"
 #include "analysis/report.h"
+#include "train/config_flat.h"
 
 enum { L = 3, H = 4, T = 32, LAST_STEP = 3000, PROBE_EVERY = 50 };
 
@@ -208,10 +209,20 @@ static void make_run(char *dir, size_t cap, const char *tag, const char *final_l
     for (int i = 0; i < 5; i++) write_probe_file(dir, ckpts[i]);
 }
 
+/* The report as `sinklab report` writes it: config.yaml read by the config engine, then the page. */
+static int report_of(const char *dir, char *err, size_t n_err)
+{
+    KeyValueList cfg = { 0 };
+    if (config_flatten_run(dir, &cfg, err, n_err) != 0) fail_msg("%s/config.yaml: %s", dir, err);
+    int rc = report_write(dir, &cfg, err, n_err);
+    kv_free(&cfg);
+    return rc;
+}
+
 static char *make_report(const char *dir, size_t *len)
 {
     char err[512] = "";
-    if (report_write(dir, err, sizeof err) != 0) fail_msg("report_write(%s) failed: %s", dir, err);
+    if (report_of(dir, err, sizeof err) != 0) fail_msg("report_write(%s) failed: %s", dir, err);
     char path[600];
     snprintf(path, sizeof path, "%s/report.html", dir);
     char *html = read_all(path, len);
@@ -345,6 +356,7 @@ static void test_onset_table_matches_the_definition(void **state)
     free(html);
 }
 
+/* Runs made before summary.json kept the summary as a last {"final": ...} line; still read. */
 static void test_onset_from_final_line_wins(void **state)
 {
     char dir[512];
@@ -361,6 +373,26 @@ static void test_onset_from_final_line_wins(void **state)
     free(html);
 }
 
+/* A run writes its onset table into summary.json when it completes; the report reads it there. */
+static void test_onset_from_summary_json_wins(void **state)
+{
+    char dir[512], path[600];
+    make_run(dir, sizeof dir, "report_summary", NULL);
+    snprintf(path, sizeof path, "%s/summary.json", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"step\": 3000, \"onset\": {\"threshold\": 0.4, \"steps\": [[-1,-1,-1,-1],[-1,-1,555,-1],[-1,-1,-1,-1]]}}\n", f);
+    fclose(f);
+    char *html = make_report(dir, NULL);
+    char *on = section(html, "onset");
+    assert_non_null(strstr(on, "step 555<"));
+    assert_int_equal(count(on, ">never<"), L * H - 1);
+    assert_non_null(strstr(on, "θ = 0.4"));
+    assert_non_null(strstr(on, "summary.json"));
+    free(on);
+    free(html);
+}
+
 static void test_malformed_line_error_names_file_and_line(void **state)
 {
     char dir[512], path[600], err[512] = "";
@@ -369,7 +401,7 @@ static void test_malformed_line_error_names_file_and_line(void **state)
     FILE *f = fopen(path, "a");
     fputs("{\"step\": 3010, \"loss\": NaN}\n{\"step\": 3020}\n", f);
     fclose(f);
-    assert_int_equal(report_write(dir, err, sizeof err), -1);
+    assert_int_equal(report_of(dir, err, sizeof err), -1);
     char want[640];
     snprintf(want, sizeof want, "%s:%d:", path, LAST_STEP / 10 + 2);
     if (!strstr(err, want)) fail_msg("error \"%s\" should name %s", err, want);
@@ -380,10 +412,10 @@ static void test_malformed_line_error_names_file_and_line(void **state)
     f = fopen(path, "a");
     fputs("{\"step\": 3050, \"probe\": {\"alpha0\": [[0.1, 0.2]]}}\n", f);
     fclose(f);
-    assert_int_equal(report_write(dir, err, sizeof err), -1);
+    assert_int_equal(report_of(dir, err, sizeof err), -1);
     if (!strstr(err, "probe.alpha0") || !strstr(err, "3 x 4")) fail_msg("error \"%s\" should name probe.alpha0 and 3 x 4", err);
 
-    assert_int_equal(report_write("/nonexistent/run", err, sizeof err), -1);
+    assert_int_equal(report_of("/nonexistent/run", err, sizeof err), -1);
     assert_non_null(strstr(err, "/nonexistent/run/metrics.jsonl"));
 }
 
@@ -410,6 +442,31 @@ static void test_minimal_run_without_probes_still_renders(void **state)
     check_svgs(html);
     assert_non_null(strstr(html, "No probe lines"));
     assert_non_null(strstr(html, "config.yaml not found"));
+    free(html);
+}
+
+/* More probe lines than the reader's first allocation (256), with a per-position metric on some of
+ * them: every row is kept and the per-position chart drawn from the logged steps. */
+static void test_many_probe_lines_with_a_per_position_metric(void **state)
+{
+    char dir[512], path[600];
+    test_tmpdir(dir, sizeof dir, "report_many");
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int step = 0; step < 600; step++) {
+        fprintf(f, "{\"step\": %d, \"loss\": 2.0, \"probe\": {\"alpha0\": [[0.1, 0.2]]", step);
+        if (step % 100 == 0) fprintf(f, ", \"jacobian_by_pos\": [1.0, 2.0, %d.5]", step / 100 + 3);
+        fputs("}}\n", f);
+    }
+    fclose(f);
+    char *html = make_report(dir, NULL);
+    check_svgs(html);
+    char *mech = section(html, "mechanics");
+    assert_non_null(strstr(mech, "Jacobian norm per input position"));
+    assert_non_null(strstr(mech, "step 0"));
+    assert_non_null(strstr(mech, "step 500"));
+    free(mech);
     free(html);
 }
 
@@ -454,9 +511,11 @@ int main(void)
         cmocka_unit_test(test_report_has_every_section_and_wellformed_svg),
         cmocka_unit_test(test_onset_table_matches_the_definition),
         cmocka_unit_test(test_onset_from_final_line_wins),
+        cmocka_unit_test(test_onset_from_summary_json_wins),
         cmocka_unit_test(test_malformed_line_error_names_file_and_line),
         cmocka_unit_test(test_partial_last_line_is_skipped_and_noted),
         cmocka_unit_test(test_minimal_run_without_probes_still_renders),
+        cmocka_unit_test(test_many_probe_lines_with_a_per_position_metric),
         cmocka_unit_test(test_chromium_renders_the_report),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "analysis/json.h"
@@ -96,7 +97,6 @@ typedef struct {
     double loss[MAX_LINES];     /* NAN when the line has no "loss" (step 0) */
     double val[MAX_LINES];      /* NAN when not evaluated */
     int has_probe[MAX_LINES];
-    int n_final;
     char *text;                 /* the whole file */
 } Metrics;
 
@@ -126,12 +126,10 @@ static void read_metrics(Metrics *m, const char *run)
         if (json_parse(&d, p, (size_t)(end - p), path, lineno + 1, err, sizeof err) != 0)
             fail_msg("not valid JSON: %s", err);
         assert_no_null(d.root, path, lineno + 1);
-        if (json_get(d.root, "final")) {
-            m->n_final++;
-        } else {
+        {
+            /* one line shape: the run's summary lives in summary.json, not in a last line */
             const JsonValue *s = json_get(d.root, "step");
-            if (!s) fail_msg("%s:%d: a line with neither \"step\" nor \"final\"", path, lineno + 1);
-            if (m->n_final) fail_msg("%s:%d: a step line after the final line", path, lineno + 1);
+            if (!s) fail_msg("%s:%d: a line without \"step\" (metrics.jsonl has one shape)", path, lineno + 1);
             assert_true(m->n < MAX_LINES);
             m->step[m->n] = (int64_t)s->number;
             m->loss[m->n] = json_num_or(json_get(d.root, "loss"), NAN);
@@ -229,16 +227,14 @@ static char *metrics_line(const char *text, int64_t step)
     return NULL;
 }
 
-static char *final_line(const char *text)
+/* RUN/summary.json as text, or NULL when the run wrote none. */
+static char *summary_text(const char *run)
 {
-    const char *p = strstr(text, "{\"final\":");
-    if (!p) return NULL;
-    const char *end = strchr(p, '\n');
-    size_t n = end ? (size_t)(end - p) : strlen(p);
-    char *out = malloc(n + 1);
-    memcpy(out, p, n);
-    out[n] = 0;
-    return out;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/summary.json", run);
+    if (access(path, F_OK) != 0) return NULL;
+    size_t len;
+    return (char *)slurp(path, &len);
 }
 
 /* ---- checkpoints: a minimal ZIP walker (docs/CHECKPOINT.md) ---- */
@@ -411,11 +407,10 @@ static void test_resume_with_more_steps_matches_the_straight_run(void **state)
     read_metrics(&mh, half);
     assert_steps_increase(&mh, "resumed run");
     assert_same_losses(&ms, &mh, "straight vs resumed");
-    if (mh.n_final != 1) fail_msg("resumed metrics.jsonl has %d final lines, want 1", mh.n_final);
     snprintf(ca, sizeof ca, "%s/checkpoints/step_0000020.ckpt", straight);
     snprintf(cb, sizeof cb, "%s/checkpoints/step_0000020.ckpt", half);
     assert_same_checkpoint_state(ca, cb);
-    char *fs = final_line(ms.text), *fh = final_line(mh.text);
+    char *fs = summary_text(straight), *fh = summary_text(half);
     assert_non_null(fs);
     assert_non_null(fh);
     char *os = object_member(fs, "onset"), *oh = object_member(fh, "onset");
@@ -668,14 +663,22 @@ static void test_run_folder_is_complete_and_its_config_reproduces_the_run(void *
     snprintf(path, sizeof path, "%s/metrics.jsonl", run);
     Metrics m;
     read_metrics(&m, run);
-    if (m.n_final != 1) fail_msg("metrics.jsonl: %d final lines, want 1", m.n_final);
+    JsonDoc sum;
+    snprintf(path, sizeof path, "%s/summary.json", run);
+    if (json_parse_file(&sum, path, err, sizeof err) != 0) fail_msg("%s", err);
+    double on[4];
+    if (json_matrix(on, json_get(json_get(sum.root, "onset"), "steps"), 2, 2) != 0)
+        fail_msg("%s: onset.steps is not a 2 x 2 matrix", path);
+    if (json_num_or(json_get(sum.root, "step"), -1) != 20) fail_msg("%s: step is not 20", path);
+    json_free(&sum);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run);
     int n_probe = 0;
     for (char *p = m.text; *p;) {
         char *end = strchr(p, '\n');
         JsonDoc d;
         char err[512];
         assert_int_equal(json_parse(&d, p, (size_t)(end - p), path, 1, err, sizeof err), 0);
-        const JsonValue *probe = json_get(d.root, "probe"), *fin = json_get(d.root, "final");
+        const JsonValue *probe = json_get(d.root, "probe");
         if (probe) {
             double a0[4];
             long long step = (long long)json_num_or(json_get(d.root, "step"), -1);
@@ -690,12 +693,6 @@ static void test_run_folder_is_complete_and_its_config_reproduces_the_run(void *
                 if (!(r >= 0 && r <= 1)) fail_msg("step %lld: probe.sink_rate[\"%s\"] = %g, want in [0, 1]", step, keys[k], r);
             }
             n_probe++;
-        }
-        if (fin) {
-            const JsonValue *steps = json_get(json_get(fin, "onset"), "steps");
-            double on[4];
-            if (json_matrix(on, steps, 2, 2) != 0) fail_msg("final.onset.steps is not a 2 x 2 matrix");
-            if (json_num_or(json_get(fin, "step"), -1) != 20) fail_msg("final.step is not 20");
         }
         json_free(&d);
         p = end + 1;

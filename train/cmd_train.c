@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 
 #include "train/commands.h"
 #include "train/config.h"
@@ -21,7 +22,8 @@ static void usage(FILE *f)
         "config.yaml (resolved), metrics.jsonl, log.txt, checkpoints/, probe/, report.html.\n"
         "  --set k=v   override any config key (same dotted names as the YAML), repeatable\n"
         "  --out DIR   the run folder\n"
-        "  --resume    continue the run in DIR from its newest intact checkpoint\n"
+        "  --resume    continue the run in DIR from its newest intact checkpoint (a run folder\n"
+        "              with no checkpoint yet is started from step 0)\n"
         "  --force     replace an existing run folder\n"
         "  --quiet     no console output (log.txt is still written)\n");
 }
@@ -45,6 +47,22 @@ int cli_load_config(Config *c, const char *path, char **sets, int n_sets, const 
         return 2;
     }
     return 0;
+}
+
+/* Whether DIR/checkpoints holds any step_*.ckpt (intact or not: a damaged one is reported by the
+ * resume, never silently restarted over). */
+static int has_checkpoint(const char *dir)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/checkpoints", dir);
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    int found = 0;
+    long long s;
+    for (struct dirent *e; !found && (e = readdir(d));)
+        found = sscanf(e->d_name, "step_%lld.ckpt", &s) == 1;
+    closedir(d);
+    return found;
 }
 
 int cmd_train(int argc, char **argv)
@@ -107,6 +125,13 @@ int cmd_train(int argc, char **argv)
     if (resume && !exists) {
         fprintf(stderr, "sinklab train: %s: no run to resume\n", dir);
         return 2;
+    }
+    /* a run folder prepared (sweep) or interrupted before its first checkpoint: nothing to
+     * continue from, so --resume starts it, which lets a requeued job always pass --resume */
+    if (resume && exists && !has_checkpoint(dir) && run_folder_is_run(dir)) {
+        if (!quiet) printf("sinklab train: %s has no checkpoint yet; starting the run\n", dir);
+        resume = 0;
+        force = 1;
     }
     if (exists && !resume) {
         if (!force) {

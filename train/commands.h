@@ -9,6 +9,10 @@
 int cmd_train(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
 int cmd_data(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_reproduce(int argc, char **argv);
 
 /* Loads CONFIG over the defaults, applies --set overrides in order and validates; prints the
  * error and returns 2 on bad input, 0 on success. cmd names the subcommand in messages. */

@@ -5,6 +5,8 @@
  * dotted key, and one pass reports every independent problem. */
 #include "train/config.h"
 
+#include "base/check.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -87,15 +89,6 @@ typedef struct {
     int n_seen_special;
     yaml_mark_t batch_mark;
 } Ctx;
-
-static void set_err(char *err, size_t n_err, const char *fmt, ...)
-{
-    if (!err || !n_err) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n_err, fmt, ap);
-    va_end(ap);
-}
 
 static const char *last_part(const char *key)
 {
@@ -252,10 +245,10 @@ static void yaml_problem(char *err, size_t n_err, const char *name, const yaml_p
     if (p->context)
         snprintf(ctx, sizeof ctx, " (%s at line %zu)", p->context, p->context_mark.line + 1);
     if (p->error == YAML_READER_ERROR)
-        set_err(err, n_err, "%s: invalid YAML: %s at byte %zu", name,
+        sl_errf(err, n_err, "%s: invalid YAML: %s at byte %zu", name,
                 p->problem ? p->problem : "unreadable input", p->problem_offset);
     else
-        set_err(err, n_err, "%s:%zu:%zu: invalid YAML: %s%s", name, p->problem_mark.line + 1,
+        sl_errf(err, n_err, "%s:%zu:%zu: invalid YAML: %s%s", name, p->problem_mark.line + 1,
                 p->problem_mark.column + 1, p->problem ? p->problem : "parse error", ctx);
 }
 
@@ -285,7 +278,7 @@ static int load_parser(Config *c, yaml_parser_t *p, const char *name, char *err,
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (root && !key_is_null(root)) {
         if (root->type != YAML_MAPPING_NODE) {
-            set_err(err, n_err, "%s:%zu:%zu: expected a mapping of sections (model, data, train, "
+            sl_errf(err, n_err, "%s:%zu:%zu: expected a mapping of sections (model, data, train, "
                     "probe, checkpoint, output)", name, root->start_mark.line + 1,
                     root->start_mark.column + 1);
             rc = -1;
@@ -302,7 +295,7 @@ static int load_parser(Config *c, yaml_parser_t *p, const char *name, char *err,
         } else {
             yaml_node_t *r2 = yaml_document_get_root_node(&next);
             if (r2) {
-                set_err(err, n_err, "%s:%zu:%zu: expected one YAML document, found a second one",
+                sl_errf(err, n_err, "%s:%zu:%zu: expected one YAML document, found a second one",
                         name, r2->start_mark.line + 1, r2->start_mark.column + 1);
                 rc = -1;
             }
@@ -324,14 +317,14 @@ static int load_common(Config *c, FILE *f, const char *yaml, const char *name, i
 {
     Config *tmp = malloc(sizeof *tmp);
     if (!tmp) {
-        set_err(err, n_err, "%s: out of memory", name);
+        sl_errf(err, n_err, "%s: out of memory", name);
         return -1;
     }
     if (reset) config_defaults(tmp);
     else *tmp = *c;
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p)) {
-        set_err(err, n_err, "%s: cannot initialise the YAML parser", name);
+        sl_errf(err, n_err, "%s: cannot initialise the YAML parser", name);
         free(tmp);
         return -1;
     }
@@ -355,7 +348,7 @@ static int load_file(Config *c, const char *path, int reset, char *err, size_t n
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        set_err(err, n_err, "%s: cannot open config: %s", path, strerror(errno));
+        sl_errf(err, n_err, "%s: cannot open config: %s", path, strerror(errno));
         return -1;
     }
     int rc = load_common(c, f, NULL, path, reset, err, n_err);
@@ -383,7 +376,7 @@ int config_set(Config *c, const char *assignment, char *err, size_t n_err)
     const char *eq = strchr(assignment, '=');
     char key[256];
     if (!eq || eq == assignment || (size_t)(eq - assignment) >= sizeof key) {
-        set_err(err, n_err, "--set %s: expected key.path=value (e.g. model.n_layer=6)",
+        sl_errf(err, n_err, "--set %s: expected key.path=value (e.g. model.n_layer=6)",
                 assignment);
         return -1;
     }
@@ -394,12 +387,12 @@ int config_set(Config *c, const char *assignment, char *err, size_t n_err)
     yaml_parser_t p;
     yaml_document_t doc;
     if (!yaml_parser_initialize(&p)) {
-        set_err(err, n_err, "--set %s: cannot initialise the YAML parser", assignment);
+        sl_errf(err, n_err, "--set %s: cannot initialise the YAML parser", assignment);
         return -1;
     }
     yaml_parser_set_input_string(&p, (const unsigned char *)value, strlen(value));
     if (!yaml_parser_load(&p, &doc)) {
-        set_err(err, n_err, "--set %s: %s: invalid YAML value: %s", assignment, key,
+        sl_errf(err, n_err, "--set %s: %s: invalid YAML value: %s", assignment, key,
                 p.problem ? p.problem : "parse error");
         yaml_parser_delete(&p);
         return -1;
@@ -422,7 +415,7 @@ int config_set(Config *c, const char *assignment, char *err, size_t n_err)
         if (!rc) *c = *tmp;
         free(tmp);
     } else {
-        set_err(err, n_err, "--set %s: out of memory", assignment);
+        sl_errf(err, n_err, "--set %s: out of memory", assignment);
     }
     yaml_document_delete(&doc);
     yaml_parser_delete(&p);
@@ -448,7 +441,7 @@ int config_validate(Config *c, char *err, size_t n_err)
     if (!rc) rc = train_config_check(&c->train, msg, sizeof msg);
     if (!rc) rc = probe_config_check(&c->probe, c->model.max_seq_len, msg, sizeof msg);
     if (rc) {
-        set_err(err, n_err, "%s: %s", src, msg);
+        sl_errf(err, n_err, "%s: %s", src, msg);
         return -1;
     }
     return 0;
@@ -568,8 +561,19 @@ int config_value(const Config *c, const char *key, char *out, size_t n)
     const Section *sec = NULL;
     const KeyDef *d = find_key(key, &sec);
     if (!d) return -1;
-    key_format(out, n, d, csection_of(sec, c));
+    const void *section = csection_of(sec, c);
+    /* a string as its text, not as the quoted YAML scalar config_write prints */
+    if (d->type == KT_STRING) snprintf(out, n, "%s", (const char *)section + d->off);
+    else key_format(out, n, d, section);
     return 0;
+}
+
+const char *config_key_name(size_t i)
+{
+    size_t k = 0;
+    FOR_EACH_KEY(sec, d)
+        if (k++ == i) return d->key;
+    return NULL;
 }
 
 void config_run_dir(const Config *c, char *out, size_t n)

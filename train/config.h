@@ -56,10 +56,12 @@ int config_merge_file(Config *c, const char *path, char *err, size_t n_err);
 int config_diff(const Config *a, const Config *b, char *out, size_t n);
 /* output.dir, or runs/<config file name without .yaml> when it is empty. */
 void config_run_dir(const Config *c, char *out, size_t n);
-/* One key's value as a config file writes it ("rope", "0.001", "[0.3, 0.5, 0.8]"); -1 for an
- * unknown key. */
-int config_value(const Config *c, const char *key, char *out, size_t n);
 /* The config reference as a Markdown table (key, type, default, meaning), for the README. */
 void config_write_reference(FILE *f);
+
+/* The value of one dotted key as config_write prints it (strings unquoted) into out; -1 when the
+ * key is unknown. config_key_name(i) is the i-th key of the table, NULL past the end. */
+int config_value(const Config *c, const char *key, char *out, size_t n);
+const char *config_key_name(size_t i);
 
 #endif

@@ -1,4 +1,4 @@
-/* run_timings.c: a resumed run's earlier timings, from its metrics.jsonl (run_timings.h). */
+/* run_timings.c: a resumed run's earlier timings, from its summary or metrics.jsonl (run_timings.h). */
 #include "train/run_timings.h"
 
 #include <stdio.h>
@@ -8,14 +8,36 @@
 
 #include "analysis/json.h"
 
-void run_timings_read(RunTimings *out, const char *metrics_path, int64_t step)
+/* Every timing from a summary object whose step is `step`; 1 if it was that summary. */
+static int from_summary(RunTimings *out, const JsonValue *sum, int64_t step)
+{
+    if (!sum || (int64_t)json_num_or(json_get(sum, "step"), -1) != step) return 0;
+    out->train = json_num_or(json_get(sum, "train_seconds"), 0.0);
+    out->eval = json_num_or(json_get(sum, "eval_seconds"), 0.0);
+    out->checkpoint = json_num_or(json_get(sum, "checkpoint_seconds"), 0.0);
+    out->probe = json_num_or(json_get(sum, "probe_seconds"), 0.0);
+    out->exact = 1;
+    return 1;
+}
+
+void run_timings_read(RunTimings *out, const char *run_dir, int64_t step)
 {
     memset(out, 0, sizeof *out);
+    char path[1200], err[256];
+    snprintf(path, sizeof path, "%s/summary.json", run_dir);
+    JsonDoc sd;
+    if (json_parse_file(&sd, path, err, sizeof err) == 0) {
+        int done = from_summary(out, sd.root, step);
+        json_free(&sd);
+        if (done) return;
+    }
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
+    const char *metrics_path = path;
     FILE *f = fopen(metrics_path, "r");
     if (!f) return;
     RunTimings rebuilt = {0};
     double prev_tokens = 0.0;
-    char *line = NULL, err[256];
+    char *line = NULL;
     size_t cap = 0;
     ssize_t len;
     for (int lineno = 1; (len = getline(&line, &cap, f)) > 0; lineno++) {
@@ -23,13 +45,7 @@ void run_timings_read(RunTimings *out, const char *metrics_path, int64_t step)
         if (json_parse(&d, line, (size_t)len, metrics_path, lineno, err, sizeof err) != 0) continue;
         const JsonValue *fin = json_get(d.root, "final");
         if (fin) {
-            if ((int64_t)json_num_or(json_get(fin, "step"), -1) == step) {
-                out->train = json_num_or(json_get(fin, "train_seconds"), 0.0);
-                out->eval = json_num_or(json_get(fin, "eval_seconds"), 0.0);
-                out->checkpoint = json_num_or(json_get(fin, "checkpoint_seconds"), 0.0);
-                out->probe = json_num_or(json_get(fin, "probe_seconds"), 0.0);
-                out->exact = 1;
-            }
+            from_summary(out, fin, step);
         } else {
             int64_t s = (int64_t)json_num_or(json_get(d.root, "step"), -1);
             double tokens = json_num_or(json_get(d.root, "tokens"), prev_tokens);

@@ -8,15 +8,16 @@
 
 typedef struct {
     double train, eval, checkpoint, probe;   /* seconds, as in the final line */
-    int exact;   /* 1: from a final line; 0: rebuilt (eval and checkpoint unknown, left 0) */
+    int exact;   /* 1: from the summary; 0: rebuilt (eval and checkpoint unknown, left 0) */
 } RunTimings;
 
-/* Reads metrics_path up to step `step` (the checkpoint a run resumes from). A final line whose
- * step equals `step` (the run had finished there) gives every timing exactly. Otherwise train
- * is rebuilt from the step lines: each line's tok_per_s covers the tokens since the previous line
- * (the trainer's measuring window restarts at every logged line), so train = sum of
- * (tokens - previous tokens) / tok_per_s; probe = the sum of the lines' probe_seconds. A missing
- * or unreadable file gives zeros. */
-void run_timings_read(RunTimings *out, const char *metrics_path, int64_t step);
+/* The timings of RUN_DIR up to step `step` (the checkpoint a run resumes from). A summary whose
+ * step equals `step` (RUN_DIR/summary.json, or the last {"final": ...} line of metrics.jsonl in
+ * runs made before summary.json) means the run had finished there: it gives every timing exactly.
+ * Otherwise train is rebuilt from the step lines of metrics.jsonl: each line's tok_per_s covers
+ * the tokens since the previous line (the trainer's measuring window restarts at every logged
+ * line), so train = sum of (tokens - previous tokens) / tok_per_s; probe = the sum of the lines'
+ * probe_seconds. Missing or unreadable files give zeros. */
+void run_timings_read(RunTimings *out, const char *run_dir, int64_t step);
 
 #endif

@@ -23,6 +23,7 @@
 #include "data/dataset.h"
 #include "model/transformer.h"
 #include "train/checkpoint.h"
+#include "train/config_flat.h"
 #include "train/optim.h"
 #include "train/run_folder.h"
 #include "train/run_timings.h"
@@ -144,7 +145,7 @@ static int truncate_metrics(const char *run_dir, int64_t step, char *err, size_t
     while ((len = getline(&line, &cap, in)) > 0) {
         long long s = -1;
         if (line[len - 1] != '\n') break;   /* a torn last line from a crash */
-        if (strncmp(line, "{\"final\"", 8) == 0) continue;   /* the summary is rewritten */
+        if (strncmp(line, "{\"final\"", 8) == 0) continue;   /* an older run's summary line */
         if (sscanf(line, "{\"step\":%lld", &s) == 1 && s > step) break;
         fwrite(line, 1, (size_t)len, out);
     }
@@ -279,9 +280,10 @@ static int resume_from_checkpoint(Trainer *t, char *err, size_t n)
     t->tokens = st.tokens_seen;
     char metrics[1200];
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", t->opt->run_dir);
-    /* the time already spent, so the final timings cover the whole run */
+    /* the time already spent, so the summary's timings cover the whole run (read before the
+     * summary is removed and the metrics truncated) */
     RunTimings before;
-    run_timings_read(&before, metrics, t->step);
+    run_timings_read(&before, t->opt->run_dir, t->step);
     t->train_seconds = before.train;
     t->eval_seconds = before.eval;
     t->ckpt_seconds = before.checkpoint;
@@ -289,6 +291,10 @@ static int resume_from_checkpoint(Trainer *t, char *err, size_t n)
     t->resumed_at = t->step;
     t->moments_step = t->step;
     if (truncate_metrics(t->opt->run_dir, t->step, err, n) != 0) return -1;
+    /* the run is not complete again until it writes a new summary */
+    char summary[1200];
+    snprintf(summary, sizeof summary, "%s/summary.json", t->opt->run_dir);
+    remove(summary);
     /* the rewrite replaced metrics.jsonl: append to the new file, not the unlinked old one */
     fclose(t->metrics);
     if (!(t->metrics = fopen(metrics, "a"))) {
@@ -497,12 +503,13 @@ static int log_step(Trainer *t, double loss, float grad_norm, double tok_s, int 
 
 /* ---- the end of a run ---- */
 
-static void write_final(Trainer *t)
+/* RUN/summary.json: the run's totals and onset table, written once the last step is done
+ * (atomically), so metrics.jsonl keeps one line shape and a folder with a summary is complete. */
+static int write_summary(Trainer *t, char *err, size_t n)
 {
     JsonWriter *w = &t->json;
     jsonw_reset(w);
     jsonw_object_begin(w);
-    jsonw_key_object_begin(w, "final");
     jsonw_key_int(w, "step", t->step);
     jsonw_key_int(w, "tokens", t->tokens);
     jsonw_key_number(w, "train_seconds", t->train_seconds);
@@ -528,8 +535,17 @@ static void write_final(Trainer *t)
         free(onset);
     }
     jsonw_object_end(w);
-    jsonw_object_end(w);
-    jsonw_write_line(w, t->metrics);
+    char path[1200], tmp[1220];
+    snprintf(path, sizeof path, "%s/summary.json", t->opt->run_dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    int ok = f && jsonw_write_line(w, f) == 0;
+    if (f && fclose(f) != 0) ok = 0;
+    if (!ok || rename(tmp, path) != 0) {
+        snprintf(err, n, "%s: cannot write", path);
+        return -1;
+    }
+    return 0;
 }
 
 static void teardown(Trainer *t)
@@ -627,8 +643,8 @@ int trainer_run(const Config *cfg, const TrainOptions *opt)
     if (t.has_probe && probe_config_warning(&cfg->probe, &cfg->data, &cfg->model, warn, sizeof warn))
         say(&t, "%s\n", warn);
     rc = run_loop(&t, err, sizeof err);
+    if (rc == 0 && write_summary(&t, err, sizeof err) != 0) rc = 1;
     if (rc == 0) {
-        write_final(&t);
         double probe_pct = t.train_seconds > 0 && t.has_probe ? 100.0 * t.probe.seconds / t.train_seconds : 0;
         /* train_seconds covers the whole run, resumed or not (run_timings.h) */
         say(&t, "done: %lld steps, %lld tokens, %.1f s training (%.0f tok/s), probes %.1f%% of "
@@ -636,7 +652,11 @@ int trainer_run(const Config *cfg, const TrainOptions *opt)
             t.train_seconds > 0 ? (double)t.tokens / t.train_seconds : 0.0, probe_pct);
         if (cfg->output.report) {
             fflush(t.metrics);
-            if (report_write(opt->run_dir, err, sizeof err) != 0) {
+            KeyValueList cfg_pairs = {0};
+            config_flatten(cfg, &cfg_pairs);
+            int report_rc = report_write(opt->run_dir, &cfg_pairs, err, sizeof err);
+            kv_free(&cfg_pairs);
+            if (report_rc != 0) {
                 say(&t, "report: %s\n", err);
                 rc = 1;
             } else {

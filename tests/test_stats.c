@@ -1,0 +1,99 @@
+/* test_stats.c: the statistics that decide claims, against values computed by hand. */
+#include "tests/testutil.h"
+
+#include <math.h>
+
+#include "analysis/stats.h"
+
+/* Monotone data has rho = 1 whatever the spacing; reversed, -1. */
+static void test_spearman_is_one_for_monotone_data(void **state)
+{
+    double x[] = {1, 2, 3, 10, 100}, y[] = {0.1, 0.2, 0.25, 0.9, 5}, r[] = {5, 4, 3, 2, 1};
+    assert_true(fabs(stats_spearman(x, y, 5) - 1.0) < 1e-12);
+    assert_true(fabs(stats_spearman(x, r, 5) + 1.0) < 1e-12);
+}
+
+/* Ties take average ranks: x ranks (1.5, 1.5, 3), y ranks (1, 2, 3); Pearson of those ranks is
+ * 0.8660254 (= sqrt(3)/2). */
+static void test_spearman_uses_average_ranks_for_ties(void **state)
+{
+    double x[] = {5, 5, 7}, y[] = {1, 2, 3};
+    assert_true(fabs(stats_spearman(x, y, 3) - sqrt(3.0) / 2) < 1e-12);
+    double c[] = {4, 4, 4};
+    assert_true(isnan(stats_spearman(c, y, 3)));
+}
+
+/* Sign flips of (1, 2, 3): 8 equally likely sums; only the observed one (all +) reaches mean 2,
+ * so the exact one-sided p is 1/8. */
+static void test_shift_p_value_is_the_exact_sign_flip_probability(void **state)
+{
+    double d[] = {1, 2, 3};
+    Estimate e = stats_shift(d, 3, 0, +1);
+    assert_true(fabs(e.value - 2.0) < 1e-12);
+    assert_true(fabs(e.p - 0.125) < 1e-12);
+    /* bootstrap means of (1, 2, 3) lie in [1, 3] */
+    assert_true(e.lo >= 1.0 && e.hi <= 3.0 && e.lo <= e.hi);
+    /* the other direction: every flip is at least as low, p = 1 */
+    Estimate down = stats_shift(d, 3, 0, -1);
+    assert_true(fabs(down.p - 1.0) < 1e-12);
+}
+
+/* Two separated arms: the difference is exact, its interval lies between the extreme pairings,
+ * and the permutation p-value is about 1 / C(6, 3) = 0.05 (only the observed split is as large). */
+static void test_difference_of_separated_arms(void **state)
+{
+    double a[] = {0.10, 0.12, 0.11}, b[] = {0.30, 0.33, 0.31};
+    Estimate e = stats_difference(a, 3, b, 3, +1);
+    assert_true(fabs(e.value - (0.94 / 3 - 0.33 / 3)) < 1e-12);
+    assert_true(e.lo >= 0.30 - 0.12 - 1e-12 && e.hi <= 0.33 - 0.10 + 1e-12);
+    assert_true(e.p > 0.03 && e.p < 0.08);
+    Estimate wrong = stats_difference(a, 3, b, 3, -1);
+    assert_true(wrong.p > 0.9);
+}
+
+/* One run per arm: a value but no interval (the verdict then says so). */
+static void test_single_runs_give_no_interval(void **state)
+{
+    double a[] = {1}, b[] = {2};
+    Estimate e = stats_difference(a, 1, b, 1, +1);
+    assert_true(fabs(e.value - 1.0) < 1e-12);
+    assert_true(isnan(e.lo) && isnan(e.hi));
+}
+
+/* A clean trend over 3 levels x 3 seeds. x ties within a level, so rho is the Pearson
+ * correlation of ranks (2,2,2,5,5,5,8,8,8) with (1..9): 54 / sqrt(54 * 60) = sqrt(0.9); no
+ * permutation does better, so p is at its floor of order 1 / (number of resamples). */
+static void test_trend_of_a_clean_effect(void **state)
+{
+    double x[] = {64, 64, 64, 128, 128, 128, 256, 256, 256};
+    double y[] = {0.1, 0.11, 0.12, 0.2, 0.21, 0.22, 0.3, 0.31, 0.32};
+    Estimate e = stats_trend(x, y, 9, +1);
+    assert_true(fabs(e.value - sqrt(0.9)) < 1e-12);
+    assert_true(e.p < 0.01);
+    assert_true(e.lo > 0.8 && e.hi <= 1.0 + 1e-12);
+    /* same numbers, same result: the generator is seeded */
+    Estimate again = stats_trend(x, y, 9, +1);
+    assert_true(again.lo == e.lo && again.hi == e.hi && again.p == e.p);
+}
+
+static void test_quantile_nearest_rank(void **state)
+{
+    double x[] = {5, 1, 4, 2, 3};
+    assert_true(stats_quantile(x, 5, 0.5) == 3);
+    assert_true(stats_quantile(x, 5, 0.0) == 1);
+    assert_true(stats_quantile(x, 5, 1.0) == 5);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spearman_is_one_for_monotone_data),
+        cmocka_unit_test(test_spearman_uses_average_ranks_for_ties),
+        cmocka_unit_test(test_shift_p_value_is_the_exact_sign_flip_probability),
+        cmocka_unit_test(test_difference_of_separated_arms),
+        cmocka_unit_test(test_single_runs_give_no_interval),
+        cmocka_unit_test(test_trend_of_a_clean_effect),
+        cmocka_unit_test(test_quantile_nearest_rank),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

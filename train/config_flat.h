@@ -1,0 +1,17 @@
+/* config_flat.h: a Config as flat "dotted.key" -> value pairs, the form the report takes (the
+ * analysis layer may not include train/, and reads no YAML itself). */
+#ifndef SINKLAB_CONFIG_FLAT_H
+#define SINKLAB_CONFIG_FLAT_H
+
+#include "base/keyvalue.h"
+#include "train/config.h"
+
+/* Appends every key of the config table with its value (as config_write prints it) to out. */
+void config_flatten(const Config *c, KeyValueList *out);
+
+/* Reads a run folder's config.yaml into out for its report. A missing or unreadable file leaves
+ * out empty (the report then says the model details are unknown) and, unless missing, returns
+ * -1 with err naming the file and the problem. */
+int config_flatten_run(const char *run_dir, KeyValueList *out, char *err, size_t n_err);
+
+#endif
