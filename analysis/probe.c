@@ -37,7 +37,7 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-int probe_init(Probe *p, const Transformer *m, const Dataset *ds, const ProbeConfig *cfg,
+int probe_init(Probe *p, Transformer *m, const Dataset *ds, const ProbeConfig *cfg,
                char *err, size_t n_err)
 {
     memset(p, 0, sizeof *p);
@@ -54,10 +54,16 @@ int probe_init(Probe *p, const Transformer *m, const Dataset *ds, const ProbeCon
         batch_free(&p->batch);
         return -1;
     }
-    ForwardTrace want = {.keep_attn = 1, .keep_qkv = 1, .keep_hidden = 1};
-    graph_init(&p->graph, transformer_arena_bytes(&m->cfg, p->B, p->T, &want), 1 << 16);
+    /* graph serves the traced pass and the perturbed pass: sized for the union of their traces
+     * (embed_delta only needs to be set) */
+    ForwardTrace want = {.keep_attn = 1, .keep_qkv = 1, .keep_hidden = 1,
+                         .embed_delta = &(float){0}};
+    graph_init(&p->graph, transformer_measure_arena(m, p->B, p->T, &want, 0),
+               TRANSFORMER_MAX_NODES);
     int Bj = cfg->jacobian_seq < p->B ? cfg->jacobian_seq : p->B;
-    graph_init(&p->jac_graph, transformer_arena_bytes(&m->cfg, Bj > 0 ? Bj : 1, p->T, &want), 1 << 16);
+    ForwardTrace want_jac = {.keep_hidden = 1, .grad_input = 1};
+    graph_init(&p->jac_graph, transformer_measure_arena(m, Bj > 0 ? Bj : 1, p->T, &want_jac, 1),
+               TRANSFORMER_MAX_NODES);
     int L = p->L, H = p->H, T = p->T, C = m->cfg.d_model;
     size_t BTC = (size_t)p->B * T * C;
     ProbeScratch *s = xcalloc(1, sizeof *s);

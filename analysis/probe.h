@@ -34,8 +34,9 @@ typedef struct {
 
 /* Builds the probe set from the dataset's held-out documents. bos < 0 follows the training data
  * (a BOS at position 0 when data.bos puts one at window or document starts). Returns 0, or -1
- * with err when the held-out split cannot fill it. */
-int probe_init(Probe *p, const Transformer *m, const Dataset *ds, const ProbeConfig *cfg,
+ * with err when the held-out split cannot fill it. Its two graphs are sized by dry passes on m
+ * (transformer_measure_arena), which leave m as it was: call it after autograd_set_threads. */
+int probe_init(Probe *p, Transformer *m, const Dataset *ds, const ProbeConfig *cfg,
                char *err, size_t n_err);
 void probe_free(Probe *p);
 

@@ -246,6 +246,7 @@ int key_apply(KeyCtx *x, const KeyDef *d, yaml_node_t *v, void *section)
     if (d->type == KT_SPECIAL) return d->parse(x, d, v, section);
     if (key_is_auto(v, d)) {
         if (d->type == KT_INT) *(int *)p = 0;
+        else if (d->type == KT_U64) *(uint64_t *)p = 0;
         else *(float *)p = NAN;
         return 0;
     }
@@ -341,7 +342,10 @@ void key_format(char *out, size_t n, const KeyDef *d, const void *section)
         if ((d->flags & KEY_AUTO) && *(const int *)p == 0) snprintf(out, n, "auto");
         else snprintf(out, n, "%d", *(const int *)p);
         break;
-    case KT_U64: snprintf(out, n, "%" PRIu64, *(const uint64_t *)p); break;
+    case KT_U64:
+        if ((d->flags & KEY_AUTO) && *(const uint64_t *)p == 0) snprintf(out, n, "auto");
+        else snprintf(out, n, "%" PRIu64, *(const uint64_t *)p);
+        break;
     case KT_FLOAT: key_format_float(out, n, *(const float *)p); break;
     case KT_BOOL: snprintf(out, n, "%s", *(const int *)p ? "true" : "false"); break;
     case KT_ENUM: {
@@ -358,7 +362,9 @@ void key_describe(char *out, size_t n, const KeyDef *d)
 {
     switch (d->type) {
     case KT_INT: describe_int(out, n, d->lo, d->hi, d->flags); break;
-    case KT_U64: snprintf(out, n, "a non-negative integer (64-bit)"); break;
+    case KT_U64:
+        snprintf(out, n, "a non-negative integer (64-bit)%s", (d->flags & KEY_AUTO) ? " or auto" : "");
+        break;
     case KT_FLOAT: describe_float(out, n, d->lo, d->hi, d->flags); break;
     case KT_BOOL: snprintf(out, n, "true or false"); break;
     case KT_STRING: snprintf(out, n, "string"); break;

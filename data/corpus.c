@@ -21,12 +21,21 @@ typedef enum { FILTER_ANY, FILTER_FORTUNES, FILTER_BROWN } FileFilter;
 typedef struct {
     uint8_t *p;
     int64_t n, cap;
+    int64_t limit;     /* bytes this file may still add (the memory budget's corpus cap) */
+    int64_t total;     /* the cap itself, for the message */
 } Buf;
+
+/* The directories open above the current one, so a link back up is seen (device + inode). */
+typedef struct {
+    dev_t dev[64];
+    ino_t ino[64];
+    int depth;
+} WalkStack;
 
 static void buf_reserve(Buf *b, int64_t extra)
 {
     if (b->n + extra <= b->cap) return;
-    int64_t cap = b->cap ? b->cap : 1 << 16;
+    int64_t cap = b->cap ? b->cap : 1 << 12;
     while (cap < b->n + extra) cap *= 2;
     b->p = xrealloc(b->p, (size_t)cap);
     b->cap = cap;
@@ -42,6 +51,10 @@ const char *separator_name(Separator s)
     }
     return "?";
 }
+
+static int64_t g_text_cap;
+
+void corpus_set_text_cap(int64_t bytes) { g_text_cap = bytes; }
 
 void corpus_init(Corpus *c) { memset(c, 0, sizeof *c); }
 
@@ -77,7 +90,7 @@ void corpus_add_doc(Corpus *c, const uint8_t *text, int64_t n, int file, int lin
         c->doc_line = xrealloc(c->doc_line, (size_t)c->cap_docs * sizeof *c->doc_line);
     }
     if (c->n_text + n > c->cap_text) {
-        int64_t cap = c->cap_text ? c->cap_text : 1 << 20;
+        int64_t cap = c->cap_text ? c->cap_text : 1 << 12;
         while (cap < c->n_text + n) cap *= 2;
         c->text = xrealloc(c->text, (size_t)cap);
         c->cap_text = cap;
@@ -148,6 +161,15 @@ static int has_suffix(const char *s, const char *suf)
     return a >= b && !strcmp(s + a - b, suf);
 }
 
+static int too_big(const Buf *b, const char *path, char *err, size_t n_err)
+{
+    if (b->n <= b->limit) return 0;
+    snprintf(err, n_err, "%s: the corpus exceeds the memory budget (at most %lld bytes of text "
+             "fit train.memory_limit next to the model); raise train.memory_limit or use a "
+             "smaller corpus", path, (long long)b->total);
+    return -1;
+}
+
 /* Reads a whole file; names ending in .gz are decompressed as a stream through zlib. */
 static int read_file(Buf *out, const char *path, char *err, size_t n_err)
 {
@@ -163,14 +185,14 @@ static int read_file(Buf *out, const char *path, char *err, size_t n_err)
             buf_reserve(out, 1 << 16);
             got = fread(out->p + out->n, 1, 1 << 16, f);
             out->n += (int64_t)got;
-        } while (got > 0);
-        int bad = ferror(f);
+        } while (got > 0 && out->n <= out->limit);
+        int bad = ferror(f), e = errno;
         fclose(f);
         if (bad) {
-            snprintf(err, n_err, "%s: read error; expected a readable text file", path);
+            snprintf(err, n_err, "%s: read error (%s); expected a readable text file", path, strerror(e));
             return -1;
         }
-        return 0;
+        return too_big(out, path, err, n_err);
     }
     unsigned char magic[2] = {0, 0};
     size_t m = fread(magic, 1, 2, f);
@@ -189,13 +211,13 @@ static int read_file(Buf *out, const char *path, char *err, size_t n_err)
         buf_reserve(out, 1 << 16);
         got = gzread(g, out->p + out->n, 1 << 16);
         if (got > 0) out->n += got;
-    } while (got > 0);
+    } while (got > 0 && out->n <= out->limit);
     int zerr = Z_OK;
     const char *msg = gzerror(g, &zerr);
     int bad = got < 0 || (zerr != Z_OK && zerr != Z_STREAM_END);
     if (bad) snprintf(err, n_err, "%s: corrupt gzip stream (zlib: %s); expected gzip-compressed text", path, msg);
     gzclose(g);
-    return bad ? -1 : 0;
+    return bad ? -1 : too_big(out, path, err, n_err);
 }
 
 static int keep_file(const char *name, FileFilter filter)
@@ -212,6 +234,8 @@ static int keep_file(const char *name, FileFilter filter)
 static int load_file(Corpus *c, Buf *buf, const char *path, Separator sep, FileFilter filter,
                      char *err, size_t n_err)
 {
+    buf->total = c->max_text > 0 ? c->max_text : INT64_MAX;
+    buf->limit = buf->total - c->n_text;
     if (read_file(buf, path, err, n_err)) return -1;
     if (buf->n == 0) {
         snprintf(err, n_err, "%s: empty file; expected text holding at least one document", path);
@@ -239,9 +263,37 @@ static int load_file(Corpus *c, Buf *buf, const char *path, Separator sep, FileF
 
 static int name_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* A file, or every kept file of a directory in name order (subdirectories too unless fortunes). */
+static const char *file_kind(mode_t m)
+{
+    return S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device"
+         : S_ISSOCK(m) ? "a socket" : "not a regular file";
+}
+
+/* A directory already open above this one would be walked forever (a link back up). */
+static int walk_enter(WalkStack *w, const struct stat *st, const char *path, char *err, size_t n_err)
+{
+    for (int i = 0; i < w->depth; i++)
+        if (w->dev[i] == st->st_dev && w->ino[i] == st->st_ino) {
+            snprintf(err, n_err, "%s: directory cycle (a link back to a folder being read); "
+                     "expected a tree of text files", path);
+            return -1;
+        }
+    if (w->depth == 64) {
+        snprintf(err, n_err, "%s: directories nested more than 64 deep", path);
+        return -1;
+    }
+    w->dev[w->depth] = st->st_dev;
+    w->ino[w->depth++] = st->st_ino;
+    return 0;
+}
+
+static int load_dir(Corpus *c, Buf *buf, const char *path, Separator sep, FileFilter filter,
+                    int *n_loaded, WalkStack *w, char *err, size_t n_err);
+
+/* A file, or every kept file of a directory in name order (subdirectories too unless fortunes).
+ * Only regular files are read: a FIFO would block and /dev/zero never ends. */
 static int load_path(Corpus *c, Buf *buf, const char *path, Separator sep, FileFilter filter,
-                     int *n_loaded, char *err, size_t n_err)
+                     int *n_loaded, WalkStack *w, char *err, size_t n_err)
 {
     struct stat st;
     if (stat(path, &st)) {
@@ -249,10 +301,24 @@ static int load_path(Corpus *c, Buf *buf, const char *path, Separator sep, FileF
                  path, strerror(errno));
         return -1;
     }
-    if (!S_ISDIR(st.st_mode)) {
-        (*n_loaded)++;
-        return load_file(c, buf, path, sep, filter, err, n_err);
+    if (S_ISDIR(st.st_mode)) {
+        if (walk_enter(w, &st, path, err, n_err)) return -1;
+        int rc = load_dir(c, buf, path, sep, filter, n_loaded, w, err, n_err);
+        w->depth--;
+        return rc;
     }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, n_err, "%s: is %s; expected a regular text or .gz file, or a directory",
+                 path, file_kind(st.st_mode));
+        return -1;
+    }
+    (*n_loaded)++;
+    return load_file(c, buf, path, sep, filter, err, n_err);
+}
+
+static int load_dir(Corpus *c, Buf *buf, const char *path, Separator sep, FileFilter filter,
+                    int *n_loaded, WalkStack *w, char *err, size_t n_err)
+{
     DIR *dir = opendir(path);
     if (!dir) {
         snprintf(err, n_err, "%s: cannot read directory (%s)", path, strerror(errno));
@@ -276,10 +342,9 @@ static int load_path(Corpus *c, Buf *buf, const char *path, Separator sep, FileF
         struct stat fs;
         if (stat(full, &fs)) continue;   /* a dangling link is not a corpus file */
         if (S_ISDIR(fs.st_mode)) {
-            if (filter == FILTER_ANY) rc = load_path(c, buf, full, sep, filter, n_loaded, err, n_err);
-        } else if (S_ISREG(fs.st_mode) && keep_file(names[i], filter)) {
-            (*n_loaded)++;
-            rc = load_file(c, buf, full, sep, filter, err, n_err);
+            if (filter == FILTER_ANY) rc = load_path(c, buf, full, sep, filter, n_loaded, w, err, n_err);
+        } else if (keep_file(names[i], filter)) {
+            rc = load_path(c, buf, full, sep, filter, n_loaded, w, err, n_err);
         }
     }
     for (int i = 0; i < n; i++) free(names[i]);
@@ -337,7 +402,8 @@ static int load_paths(Corpus *c, const DataConfig *cfg, char *err, size_t n_err)
     for (int i = 0; i < (n_paths ? n_paths : 1) && !rc; i++) {
         const char *path = n_paths ? cfg->paths[i] : defaults[0];
         int before = n_loaded;
-        rc = load_path(c, &buf, path, sep, filter, &n_loaded, err, n_err);
+        WalkStack walk = {.depth = 0};
+        rc = load_path(c, &buf, path, sep, filter, &n_loaded, &walk, err, n_err);
         if (rc && filter != FILTER_ANY && !n_paths && before == 0 && n_loaded == 0) {
             char inner[1024];
             snprintf(inner, sizeof inner, "%s", err);
@@ -369,6 +435,7 @@ static int load_paths(Corpus *c, const DataConfig *cfg, char *err, size_t n_err)
 int corpus_load(Corpus *c, const DataConfig *cfg, char *err, size_t n_err)
 {
     corpus_init(c);
+    c->max_text = g_text_cap;
     if (cfg->corpus == CORPUS_SYNTHETIC) {
         int n = cfg->synthetic_docs > 0 ? cfg->synthetic_docs : SYNTH_DEFAULT_DOCS;
         synthetic_generate(c, n, cfg->synthetic_seed);

@@ -14,6 +14,7 @@
 typedef struct {
     uint8_t *text;          /* all documents back to back */
     int64_t n_text, cap_text;
+    int64_t max_text;       /* refuse to read more text than this (0 = no cap) */
     int64_t *doc_off;       /* (n_docs + 1) offsets into text: document d is [doc_off[d], doc_off[d+1]) */
     int32_t *doc_file;      /* (n_docs) index into files */
     int32_t *doc_line;      /* (n_docs) 1-based line where the document starts in its file */
@@ -25,6 +26,9 @@ typedef struct {
 
 void corpus_init(Corpus *c);
 void corpus_free(Corpus *c);
+/* Caps the text corpus_load reads from files (the memory budget's share for the corpus;
+ * 0 = no cap). A process-wide setting made once by the command before loading. */
+void corpus_set_text_cap(int64_t bytes);
 /* Loads the corpus cfg names (cfg->corpus, cfg->paths, cfg->separator, synthetic settings). */
 int corpus_load(Corpus *c, const DataConfig *cfg, char *err, size_t n_err);
 

@@ -4,13 +4,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void graph_init_tape(Graph *g, int max_nodes)
+{
+    g->cap_nodes = max_nodes;
+    g->nodes = xcalloc((size_t)max_nodes, sizeof(Node));
+    g->record = 1;
+}
+
 void graph_init(Graph *g, size_t arena_bytes, int max_nodes)
 {
     memset(g, 0, sizeof *g);
     arena_init(&g->arena, arena_bytes, "step");
-    g->cap_nodes = max_nodes;
-    g->nodes = xcalloc((size_t)max_nodes, sizeof(Node));
-    g->record = 1;
+    graph_init_tape(g, max_nodes);
+}
+
+void graph_init_measuring(Graph *g, int max_nodes)
+{
+    memset(g, 0, sizeof *g);
+    arena_init_measuring(&g->arena, "step (measuring)");
+    graph_init_tape(g, max_nodes);
 }
 
 void graph_free(Graph *g)

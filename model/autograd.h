@@ -35,6 +35,9 @@ struct Graph {
 void autograd_set_threads(int n);
 
 void graph_init(Graph *g, size_t arena_bytes, int max_nodes);
+/* A graph on a measuring arena (arena_init_measuring): run a pass on it, then
+ * g->arena.high_water is the arena that pass needs. */
+void graph_init_measuring(Graph *g, int max_nodes);
 void graph_free(Graph *g);
 /* Forget the tape and every activation; parameters are untouched. */
 void graph_reset(Graph *g);

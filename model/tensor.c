@@ -6,7 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PARAMS_MAX 4096
+#include "base/rng.h"
+
+/* model.n_layer reaches 256 with up to 26 tensors a layer (swiglu, gate, kv sinks, biases,
+ * norms) plus the embeddings and head */
+#define PARAMS_MAX 8192
 
 void arena_init(Arena *a, size_t cap, const char *name)
 {
@@ -17,13 +21,53 @@ void arena_init(Arena *a, size_t cap, const char *name)
         sl_die(__FILE__, __LINE__, "arena '%s': cannot allocate %zu bytes", name, cap);
 }
 
+/* A block of a measuring arena; memory follows the header. */
+struct ArenaChunk {
+    ArenaChunk *next;
+    size_t cap, used;
+};
+
+#define ARENA_CHUNK_BYTES ((size_t)16 << 20)
+
+void arena_init_measuring(Arena *a, const char *name)
+{
+    memset(a, 0, sizeof *a);
+    a->name = name;
+    a->cap = SIZE_MAX;
+}
+
 void arena_free(Arena *a)
 {
     free(a->base);
+    for (ArenaChunk *c = a->chunks, *next; c; c = next) {
+        next = c->next;
+        free(c);
+    }
     memset(a, 0, sizeof *a);
 }
 
 void arena_reset(Arena *a) { a->used = 0; }
+
+/* The measuring arena's memory: 64-byte aligned from the newest block, or a new block. Blocks
+ * are only freed with the arena, so pointers from before a reset stay valid. */
+static void *chunk_alloc(Arena *a, size_t bytes)
+{
+    ArenaChunk *c = a->chunks;
+    /* header padded to 64 bytes so block memory keeps the arena's alignment */
+    size_t head = (sizeof *c + 63) & ~(size_t)63;
+    size_t start = c ? (c->used + 63) & ~(size_t)63 : 0;
+    if (!c || start + bytes > c->cap) {
+        size_t cap = bytes > ARENA_CHUNK_BYTES ? bytes : ARENA_CHUNK_BYTES;
+        if (posix_memalign((void **)&c, 64, head + cap) != 0)
+            sl_die(__FILE__, __LINE__, "arena '%s': cannot allocate %zu bytes", a->name, head + cap);
+        c->next = a->chunks;
+        c->cap = cap;
+        a->chunks = c;
+        start = 0;
+    }
+    c->used = start + bytes;
+    return (char *)c + head + start;
+}
 
 void *arena_alloc_uninit(Arena *a, size_t bytes)
 {
@@ -33,7 +77,7 @@ void *arena_alloc_uninit(Arena *a, size_t bytes)
                a->name, start + bytes, a->cap);
     a->used = start + bytes;
     if (a->used > a->high_water) a->high_water = a->used;
-    return a->base + start;
+    return a->base ? a->base + start : chunk_alloc(a, bytes);
 }
 
 void *arena_alloc(Arena *a, size_t bytes)
@@ -156,6 +200,22 @@ void params_finalize(ParamBlock *pb)
         p->t.grad = pb->grad + p->offset;
     }
     pb->finalized = 1;
+}
+
+void params_init_values(ParamBlock *pb, uint64_t seed)
+{
+    SL_CHECK(pb->finalized, "params_init_values before params_finalize");
+    Rng rng;
+    rng_seed(&rng, seed);
+    for (int i = 0; i < pb->n_params; i++) {
+        Param *p = &pb->params[i];
+        float *x = p->t.data, s = p->init.scale;
+        switch (p->init.kind) {
+        case INIT_ZEROS: memset(x, 0, p->t.size * sizeof(float)); break;
+        case INIT_ONES: for (size_t j = 0; j < p->t.size; j++) x[j] = 1.0f; break;
+        case INIT_NORMAL: for (size_t j = 0; j < p->t.size; j++) x[j] = s * rng_normal(&rng); break;
+        }
+    }
 }
 
 void params_free(ParamBlock *pb)

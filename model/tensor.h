@@ -22,13 +22,19 @@ typedef struct Tensor {
 
 /* A bump allocator: a step allocates forward activations, the tape and gradients from it, and
  * arena_reset() frees them all at once, so the step loop never calls malloc. */
+typedef struct ArenaChunk ArenaChunk;
 typedef struct {
     char *base;
     size_t cap, used, high_water;
     const char *name;
+    ArenaChunk *chunks;          /* a measuring arena's memory (see arena_init_measuring) */
 } Arena;
 
 void arena_init(Arena *a, size_t cap_bytes, const char *name);
+/* An arena without a capacity, for sizing a real one: it hands out memory from blocks it
+ * mallocs as needed, while used and high_water count exactly what an arena_init arena would
+ * (same alignment), so high_water after a pass is the capacity that pass needs. */
+void arena_init_measuring(Arena *a, const char *name);
 void arena_free(Arena *a);
 void arena_reset(Arena *a);
 /* 64-byte aligned, zeroed. Dies with "arena 'NAME' overflow: need N bytes, capacity C". */
@@ -56,10 +62,24 @@ const char *tensor_shape_str(const Tensor *t, char *buf, size_t n);
  * never to GROUP_SINK (learned sink logits, biases, tokens). */
 typedef enum { PARAM_MATRIX, PARAM_VECTOR, PARAM_EMBEDDING, PARAM_SINK } ParamGroup;
 
+/* How a parameter's initial values are drawn. The model picks a rule per parameter when it
+ * declares it (its initialisation scheme decides); params_init_values applies them all. */
+typedef enum {
+    INIT_ZEROS,                  /* the default: no random draws */
+    INIT_ONES,
+    INIT_NORMAL                  /* N(0, scale^2) */
+} ParamInitKind;
+
+typedef struct {
+    ParamInitKind kind;
+    float scale;
+} ParamInit;
+
 typedef struct {
     char name[64];
     Tensor t;                    /* data/grad point into the block */
     ParamGroup group;
+    ParamInit init;
     size_t offset;               /* element offset into the block */
 } Param;
 
@@ -74,10 +94,16 @@ typedef struct {
 } ParamBlock;
 
 void params_init(ParamBlock *pb);
-/* Declares a parameter; its Tensor is usable after params_finalize(). */
+/* Declares a parameter (init INIT_ZEROS; set p->init to change it). The returned Param, and so
+ * &p->t, stays valid for the block's lifetime: the layer keeps that pointer; its data and grad
+ * are usable after params_finalize(). */
 Param *params_add(ParamBlock *pb, const char *name, ParamGroup group, int ndim, const int *shape);
 void params_finalize(ParamBlock *pb);       /* allocates and zeroes all four arrays */
+/* Draws every parameter's values by its init rule, in declaration order from one stream seeded
+ * with seed, so the values depend only on the declarations and the seed. */
+void params_init_values(ParamBlock *pb, uint64_t seed);
 void params_free(ParamBlock *pb);
+/* By name, for checkpoint loading and tools; the model binds by pointer, never by name. */
 Param *params_find(const ParamBlock *pb, const char *name);
 void params_zero_grad(ParamBlock *pb);
 

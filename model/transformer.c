@@ -1,147 +1,139 @@
 /* transformer.c: the one forward pass of the sinklab model family (the README ("Parameters and conventions") is its contract).
  * Every option is a switch here; training, probes and interventions all call
- * transformer_forward, so what analysis reads is what training computed. */
+ * transformer_forward, so what analysis reads is what training computed. The same forward, run
+ * once on a measuring arena, sizes every graph that will run it (transformer_measure_arena). */
 #include "model/transformer.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/rng.h"
 
 /* ---- parameters ---- */
 
-/* Declares every parameter in the documented order. The bind pass maps names to fields. */
+/* What a parameter is; the initialisation scheme maps each role to a rule (init_rule) and the
+ * optimizer group follows from it (role_group). */
+typedef enum {
+    ROLE_EMBEDDING,          /* wte, wpe */
+    ROLE_WEIGHT,             /* linear weights: q, k, v, gate, fc, up, mlm.dense, lm_head */
+    ROLE_WEIGHT_RESIDUAL,    /* linear weights writing into the residual stream: attn.o, mlp.proj */
+    ROLE_BIAS,               /* linear biases */
+    ROLE_NORM_WEIGHT,
+    ROLE_NORM_BIAS,
+    ROLE_SINK_LOGIT,         /* sink: logit, (H) */
+    ROLE_SINK_VECTOR         /* sink_k, sink_v, sink_token */
+} ParamRole;
+
+static ParamGroup role_group(ParamRole role)
+{
+    switch (role) {
+    case ROLE_EMBEDDING: return PARAM_EMBEDDING;
+    case ROLE_WEIGHT: case ROLE_WEIGHT_RESIDUAL: return PARAM_MATRIX;
+    case ROLE_BIAS: case ROLE_NORM_WEIGHT: case ROLE_NORM_BIAS: return PARAM_VECTOR;
+    case ROLE_SINK_LOGIT: case ROLE_SINK_VECTOR: return PARAM_SINK;
+    }
+    return PARAM_VECTOR;
+}
+
+/* GPT-2 initialisation (the README's "Initialisation"): N(0, init_std), residual output
+ * projections N(0, init_std / sqrt(2 n_layer)), norm weights 1, biases and sink logits 0.
+ * Another scheme is another switch here; the values are drawn in declaration order. */
+static ParamInit init_rule(const ModelConfig *c, ParamRole role)
+{
+    float std = c->init_std;
+    switch (role) {
+    case ROLE_EMBEDDING: case ROLE_WEIGHT: case ROLE_SINK_VECTOR:
+        return (ParamInit){INIT_NORMAL, std};
+    case ROLE_WEIGHT_RESIDUAL:
+        return (ParamInit){INIT_NORMAL, std / sqrtf(2.0f * (float)c->n_layer)};
+    case ROLE_NORM_WEIGHT:
+        return (ParamInit){INIT_ONES, 0.0f};
+    case ROLE_BIAS: case ROLE_NORM_BIAS: case ROLE_SINK_LOGIT:
+        return (ParamInit){INIT_ZEROS, 0.0f};
+    }
+    return (ParamInit){INIT_ZEROS, 0.0f};
+}
+
+/* Adds parameter NAME of shape (d0) or (d0, d1) with its role's group and init rule; returns the
+ * tensor the layer keeps (its data is allocated by params_finalize). */
+static Tensor *declare(Transformer *m, ParamRole role, int d0, int d1, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static Tensor *declare(Transformer *m, ParamRole role, int d0, int d1, const char *fmt, ...)
+{
+    char name[64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    int shape[2] = {d0, d1};
+    Param *p = params_add(&m->params, name, role_group(role), d1 > 0 ? 2 : 1, shape);
+    p->init = init_rule(&m->cfg, role);
+    return &p->t;
+}
+
+/* One block's parameters in the documented order; options that are off stay NULL. */
+static void declare_block(Transformer *m, BlockParams *b, int l)
+{
+    const ModelConfig *c = &m->cfg;
+    int C = c->d_model, H = c->n_head, D = C / H, F = c->d_ff;
+    int ln_bias = c->norm == NORM_LAYERNORM && c->bias;
+    b->ln1_w = declare(m, ROLE_NORM_WEIGHT, C, 0, "blocks.%d.ln1.weight", l);
+    if (ln_bias) b->ln1_b = declare(m, ROLE_NORM_BIAS, C, 0, "blocks.%d.ln1.bias", l);
+    const char *proj[4] = {"q", "k", "v", "o"};
+    Tensor **w[4] = {&b->wq, &b->wk, &b->wv, &b->wo}, **bias[4] = {&b->bq, &b->bk, &b->bv, &b->bo};
+    for (int i = 0; i < 4; i++) {
+        *w[i] = declare(m, i == 3 ? ROLE_WEIGHT_RESIDUAL : ROLE_WEIGHT, C, C,
+                        "blocks.%d.attn.%s.weight", l, proj[i]);
+        if (c->bias) *bias[i] = declare(m, ROLE_BIAS, C, 0, "blocks.%d.attn.%s.bias", l, proj[i]);
+    }
+    if (c->attention.gate != GATE_NONE) {
+        int G = c->attention.gate == GATE_HEADWISE ? H : C;
+        b->wg = declare(m, ROLE_WEIGHT, G, C, "blocks.%d.attn.gate.weight", l);
+        b->bg = declare(m, ROLE_BIAS, G, 0, "blocks.%d.attn.gate.bias", l);
+    }
+    if (c->attention.sink == SINK_LOGIT)
+        b->sink_logit = declare(m, ROLE_SINK_LOGIT, H, 0, "blocks.%d.attn.sink_logit", l);
+    if (c->attention.sink == SINK_K_BIAS || c->attention.sink == SINK_KV_BIAS)
+        b->sink_k = declare(m, ROLE_SINK_VECTOR, H, D, "blocks.%d.attn.sink_k", l);
+    if (c->attention.sink == SINK_KV_BIAS)
+        b->sink_v = declare(m, ROLE_SINK_VECTOR, H, D, "blocks.%d.attn.sink_v", l);
+    b->ln2_w = declare(m, ROLE_NORM_WEIGHT, C, 0, "blocks.%d.ln2.weight", l);
+    if (ln_bias) b->ln2_b = declare(m, ROLE_NORM_BIAS, C, 0, "blocks.%d.ln2.bias", l);
+    b->w_fc = declare(m, ROLE_WEIGHT, F, C, "blocks.%d.mlp.fc.weight", l);
+    if (c->bias) b->b_fc = declare(m, ROLE_BIAS, F, 0, "blocks.%d.mlp.fc.bias", l);
+    if (c->mlp == MLP_SWIGLU) {
+        b->w_up = declare(m, ROLE_WEIGHT, F, C, "blocks.%d.mlp.up.weight", l);
+        if (c->bias) b->b_up = declare(m, ROLE_BIAS, F, 0, "blocks.%d.mlp.up.bias", l);
+    }
+    b->w_proj = declare(m, ROLE_WEIGHT_RESIDUAL, C, F, "blocks.%d.mlp.proj.weight", l);
+    if (c->bias) b->b_proj = declare(m, ROLE_BIAS, C, 0, "blocks.%d.mlp.proj.bias", l);
+}
+
+/* Every parameter in the documented order (the README's "Parameters"), each bound to the field
+ * that uses it as it is declared. */
 static void declare_params(Transformer *m)
 {
     const ModelConfig *c = &m->cfg;
-    int C = c->d_model, H = c->n_head, D = C / H, F = c->d_ff, V = c->vocab_size;
+    int C = c->d_model, V = c->vocab_size;
     int ln_bias = c->norm == NORM_LAYERNORM && c->bias;
-    char name[64];
-    int shape[2];
-#define P(group, d0, d1, ...)                                                          \
-    do {                                                                               \
-        snprintf(name, sizeof name, __VA_ARGS__);                                      \
-        shape[0] = (d0); shape[1] = (d1);                                              \
-        params_add(&m->params, name, group, (d1) > 0 ? 2 : 1, shape);                  \
-    } while (0)
-    P(PARAM_EMBEDDING, V, C, "wte");
-    if (c->pos == POS_LEARNED) P(PARAM_EMBEDDING, c->max_seq_len, C, "wpe");
-    if (c->attention.sink == SINK_TOKEN) P(PARAM_SINK, C, 0, "sink_token");
-    for (int l = 0; l < c->n_layer; l++) {
-        P(PARAM_VECTOR, C, 0, "blocks.%d.ln1.weight", l);
-        if (ln_bias) P(PARAM_VECTOR, C, 0, "blocks.%d.ln1.bias", l);
-        const char *proj[4] = {"q", "k", "v", "o"};
-        for (int i = 0; i < 4; i++) {
-            P(PARAM_MATRIX, C, C, "blocks.%d.attn.%s.weight", l, proj[i]);
-            if (c->bias) P(PARAM_VECTOR, C, 0, "blocks.%d.attn.%s.bias", l, proj[i]);
-        }
-        if (c->attention.gate != GATE_NONE) {
-            int G = c->attention.gate == GATE_HEADWISE ? H : C;
-            P(PARAM_MATRIX, G, C, "blocks.%d.attn.gate.weight", l);
-            P(PARAM_VECTOR, G, 0, "blocks.%d.attn.gate.bias", l);
-        }
-        if (c->attention.sink == SINK_LOGIT) P(PARAM_SINK, H, 0, "blocks.%d.attn.sink_logit", l);
-        if (c->attention.sink == SINK_K_BIAS || c->attention.sink == SINK_KV_BIAS)
-            P(PARAM_SINK, H, D, "blocks.%d.attn.sink_k", l);
-        if (c->attention.sink == SINK_KV_BIAS) P(PARAM_SINK, H, D, "blocks.%d.attn.sink_v", l);
-        P(PARAM_VECTOR, C, 0, "blocks.%d.ln2.weight", l);
-        if (ln_bias) P(PARAM_VECTOR, C, 0, "blocks.%d.ln2.bias", l);
-        P(PARAM_MATRIX, F, C, "blocks.%d.mlp.fc.weight", l);
-        if (c->bias) P(PARAM_VECTOR, F, 0, "blocks.%d.mlp.fc.bias", l);
-        if (c->mlp == MLP_SWIGLU) {
-            P(PARAM_MATRIX, F, C, "blocks.%d.mlp.up.weight", l);
-            if (c->bias) P(PARAM_VECTOR, F, 0, "blocks.%d.mlp.up.bias", l);
-        }
-        P(PARAM_MATRIX, C, F, "blocks.%d.mlp.proj.weight", l);
-        if (c->bias) P(PARAM_VECTOR, C, 0, "blocks.%d.mlp.proj.bias", l);
-    }
+    m->wte = declare(m, ROLE_EMBEDDING, V, C, "wte");
+    if (c->pos == POS_LEARNED) m->wpe = declare(m, ROLE_EMBEDDING, c->max_seq_len, C, "wpe");
+    if (c->attention.sink == SINK_TOKEN)
+        m->sink_token = declare(m, ROLE_SINK_VECTOR, C, 0, "sink_token");
+    for (int l = 0; l < c->n_layer; l++) declare_block(m, &m->blocks[l], l);
     if (c->norm_pre) {
-        P(PARAM_VECTOR, C, 0, "lnf.weight");
-        if (ln_bias) P(PARAM_VECTOR, C, 0, "lnf.bias");
+        m->lnf_w = declare(m, ROLE_NORM_WEIGHT, C, 0, "lnf.weight");
+        if (ln_bias) m->lnf_b = declare(m, ROLE_NORM_BIAS, C, 0, "lnf.bias");
     }
     if (c->kind == MODEL_BIDIRECTIONAL) {
-        P(PARAM_MATRIX, C, C, "mlm.dense.weight");
-        P(PARAM_VECTOR, C, 0, "mlm.dense.bias");
-        P(PARAM_VECTOR, C, 0, "mlm.ln.weight");
-        if (ln_bias) P(PARAM_VECTOR, C, 0, "mlm.ln.bias");
+        m->mlm_w = declare(m, ROLE_WEIGHT, C, C, "mlm.dense.weight");
+        m->mlm_b = declare(m, ROLE_BIAS, C, 0, "mlm.dense.bias");
+        m->mlm_ln_w = declare(m, ROLE_NORM_WEIGHT, C, 0, "mlm.ln.weight");
+        if (ln_bias) m->mlm_ln_b = declare(m, ROLE_NORM_BIAS, C, 0, "mlm.ln.bias");
     }
-    if (!c->tie_embeddings) P(PARAM_MATRIX, V, C, "lm_head.weight");
-#undef P
-}
-
-static Tensor *find(const Transformer *m, const char *fmt, int l)
-{
-    char name[64];
-    snprintf(name, sizeof name, fmt, l);
-    Param *p = params_find(&m->params, name);
-    return p ? &p->t : NULL;
-}
-
-static void bind_params(Transformer *m)
-{
-    m->wte = find(m, "wte", 0);
-    m->wpe = find(m, "wpe", 0);
-    m->sink_token = find(m, "sink_token", 0);
-    m->lnf_w = find(m, "lnf.weight", 0);
-    m->lnf_b = find(m, "lnf.bias", 0);
-    m->mlm_w = find(m, "mlm.dense.weight", 0);
-    m->mlm_b = find(m, "mlm.dense.bias", 0);
-    m->mlm_ln_w = find(m, "mlm.ln.weight", 0);
-    m->mlm_ln_b = find(m, "mlm.ln.bias", 0);
-    m->lm_head = m->cfg.tie_embeddings ? m->wte : find(m, "lm_head.weight", 0);
-    for (int l = 0; l < m->cfg.n_layer; l++) {
-        BlockParams *b = &m->blocks[l];
-        b->ln1_w = find(m, "blocks.%d.ln1.weight", l);
-        b->ln1_b = find(m, "blocks.%d.ln1.bias", l);
-        b->ln2_w = find(m, "blocks.%d.ln2.weight", l);
-        b->ln2_b = find(m, "blocks.%d.ln2.bias", l);
-        b->wq = find(m, "blocks.%d.attn.q.weight", l);
-        b->bq = find(m, "blocks.%d.attn.q.bias", l);
-        b->wk = find(m, "blocks.%d.attn.k.weight", l);
-        b->bk = find(m, "blocks.%d.attn.k.bias", l);
-        b->wv = find(m, "blocks.%d.attn.v.weight", l);
-        b->bv = find(m, "blocks.%d.attn.v.bias", l);
-        b->wo = find(m, "blocks.%d.attn.o.weight", l);
-        b->bo = find(m, "blocks.%d.attn.o.bias", l);
-        b->wg = find(m, "blocks.%d.attn.gate.weight", l);
-        b->bg = find(m, "blocks.%d.attn.gate.bias", l);
-        b->sink_logit = find(m, "blocks.%d.attn.sink_logit", l);
-        b->sink_k = find(m, "blocks.%d.attn.sink_k", l);
-        b->sink_v = find(m, "blocks.%d.attn.sink_v", l);
-        b->w_fc = find(m, "blocks.%d.mlp.fc.weight", l);
-        b->b_fc = find(m, "blocks.%d.mlp.fc.bias", l);
-        b->w_up = find(m, "blocks.%d.mlp.up.weight", l);
-        b->b_up = find(m, "blocks.%d.mlp.up.bias", l);
-        b->w_proj = find(m, "blocks.%d.mlp.proj.weight", l);
-        b->b_proj = find(m, "blocks.%d.mlp.proj.bias", l);
-    }
-}
-
-/* GPT-2 initialisation, in parameter order from one stream (the README ("Parameters and conventions") "Initialisation"). */
-static void init_params(Transformer *m, uint64_t seed)
-{
-    Rng rng;
-    rng_seed(&rng, seed);
-    float std = m->cfg.init_std;
-    float resid_std = std / sqrtf(2.0f * (float)m->cfg.n_layer);
-    for (int i = 0; i < m->params.n_params; i++) {
-        Param *p = &m->params.params[i];
-        const char *name = p->name;
-        size_t len = strlen(name);
-        int is_weight = len > 7 && strcmp(name + len - 7, ".weight") == 0;
-        int is_norm = strstr(name, "ln") && is_weight && p->t.ndim == 1;
-        float s = std;
-        if (strstr(name, "attn.o.weight") || strstr(name, "mlp.proj.weight")) s = resid_std;
-        if (is_norm) {
-            for (size_t j = 0; j < p->t.size; j++) p->t.data[j] = 1.0f;
-        } else if (p->group == PARAM_VECTOR || strstr(name, "sink_logit")) {
-            memset(p->t.data, 0, p->t.size * sizeof(float));
-        } else {
-            for (size_t j = 0; j < p->t.size; j++) p->t.data[j] = s * rng_normal(&rng);
-        }
-    }
+    m->lm_head = c->tie_embeddings ? m->wte : declare(m, ROLE_WEIGHT, V, C, "lm_head.weight");
 }
 
 int transformer_init(Transformer *m, const ModelConfig *cfg, uint64_t seed, char *err, size_t n_err)
@@ -161,8 +153,7 @@ int transformer_init(Transformer *m, const ModelConfig *cfg, uint64_t seed, char
     params_init(&m->params);
     declare_params(m);
     params_finalize(&m->params);
-    bind_params(m);
-    init_params(m, seed);
+    params_init_values(&m->params, seed);
     return 0;
 }
 
@@ -375,16 +366,51 @@ Tensor *transformer_forward(Transformer *m, Graph *g, const Batch *b, ForwardTra
     return op_cross_entropy(g, op_reshape(g, logits, 2, shape), b->targets, b->loss_mask);
 }
 
-size_t transformer_arena_bytes(const ModelConfig *c, int B, int T, const ForwardTrace *tr)
+/* A batch with valid ids everywhere: arena use depends on shapes and options, not on values. */
+static void fill_placeholder_batch(Batch *b, int B, int T)
 {
-    /* Floats per row of the batch, forward and gradient: per layer ~14 C-wide activations,
-     * 4 F-wide, and the attention's saved probabilities (H * T) plus kept copies; then the
-     * embeddings, final norm/MLM head and the logits with their softmax. */
-    size_t C = (size_t)c->d_model, F = (size_t)c->d_ff, H = (size_t)c->n_head, V = (size_t)c->vocab_size;
-    size_t per_layer = 16 * C + 5 * F + 3 * H * (size_t)T + 2 * H;
-    size_t rows = (size_t)B * T;
-    size_t floats = rows * ((size_t)c->n_layer * per_layer * 2 + 12 * C + 4 * V);
-    size_t bytes = floats * sizeof(float) + rows * T + (size_t)c->n_layer * 64 * 1024;
-    (void)tr;
-    return bytes + bytes / 4 + (16u << 20);
+    for (int i = 0; i < B * T; i++) {
+        b->tokens[i] = b->targets[i] = b->doc_ids[i] = 0;
+        b->positions[i] = i % T;
+        b->loss_mask[i] = 1.0f;
+    }
+    for (int i = 0; i < B; i++) b->prefix_len[i] = 0;
+}
+
+size_t transformer_measure_arena(Transformer *m, int B, int T, const ForwardTrace *want, int record)
+{
+    Batch b;
+    batch_alloc(&b, B, T);
+    fill_placeholder_batch(&b, B, T);
+    ForwardTrace tr = {0};
+    float *delta = NULL;
+    if (want) {
+        tr.keep_attn = want->keep_attn;
+        tr.keep_qkv = want->keep_qkv;
+        tr.keep_hidden = want->keep_hidden;
+        tr.grad_input = want->grad_input;
+        if (want->embed_delta)
+            tr.embed_delta = delta = xcalloc((size_t)B * T * m->cfg.d_model, sizeof(float));
+    }
+    /* backward accumulates into the parameter gradients: keep the caller's */
+    float *saved_grad = NULL;
+    if (record) {
+        saved_grad = xmalloc(m->params.n * sizeof(float));
+        memcpy(saved_grad, m->params.grad, m->params.n * sizeof(float));
+    }
+    Graph g;
+    graph_init_measuring(&g, TRANSFORMER_MAX_NODES);
+    g.record = record;
+    Tensor *loss = transformer_forward(m, &g, &b, want ? &tr : NULL);
+    if (record) graph_backward(&g, loss);
+    size_t need = g.arena.high_water;
+    if (record) {
+        memcpy(m->params.grad, saved_grad, m->params.n * sizeof(float));
+        free(saved_grad);
+    }
+    graph_free(&g);
+    free(delta);
+    batch_free(&b);
+    /* the margin covers what callers add around a pass (e.g. the loss scaled for grad_accum) */
+    return need + need / 16 + ((size_t)1 << 20);
 }

@@ -55,8 +55,15 @@ void transformer_free(Transformer *m);
  * NULL. With g->record the tape is recorded so graph_backward(g, loss) fills parameter grads. */
 Tensor *transformer_forward(Transformer *m, Graph *g, const Batch *batch, ForwardTrace *trace);
 
-/* Bytes of arena one forward+backward needs at (B, T), with the trace options; used to size the
- * step arena once. */
-size_t transformer_arena_bytes(const ModelConfig *cfg, int B, int T, const ForwardTrace *trace);
+/* Tape capacity of a graph that runs transformer_forward. */
+#define TRANSFORMER_MAX_NODES (1 << 16)
+
+/* Bytes of arena one pass over a (B, T) batch needs, measured by running it on a measuring
+ * arena: forward with want's options (NULL: no trace; embed_delta counts only as set or not),
+ * and with record a full backward from the loss (a superset of any seeded backward). Arena use
+ * depends on shapes, options and the OpenMP thread count (attention keeps per-thread scratch),
+ * not on values: call it after autograd_set_threads. Returns that plus a margin; parameter
+ * gradients are left as they were. */
+size_t transformer_measure_arena(Transformer *m, int B, int T, const ForwardTrace *want, int record);
 
 #endif

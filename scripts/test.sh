@@ -19,6 +19,9 @@ fi
 echo "test: Release build"
 ctest --test-dir build --output-on-failure -j 2
 
+echo "test: libFuzzer harnesses, 2000 executions each (clang, ASan, UBSan)"
+scripts/fuzz.sh 2000
+
 echo "test: address,undefined sanitizer build"
 SINKLAB_BUILD_DIR=build-asan SINKLAB_CMAKE_ARGS="-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSINKLAB_SANITIZE=address,undefined" scripts/setup.sh
 ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build-asan --output-on-failure -j 2

@@ -510,6 +510,78 @@ static void test_latest_and_fallback_to_newest_intact(void **state)
     params_free(&a);
 }
 
+/* A crafted shape whose element count wraps around 2^64 to the member's real size ((2^57 + 1) x 128
+ * = 2^64 + 128 = 128 mod 2^64, the 16 x 8 of wte) is refused, not read as 128 floats. */
+static void test_overflowing_shape_is_refused(void **state)
+{
+    (void)state;
+    char dir[512], path[600];
+    test_tmpdir(dir, sizeof dir, "ckpt_shape");
+    snprintf(path, sizeof path, "%s/a.ckpt", dir);
+    ParamBlock pb;
+    make_block(&pb, (Variant){0}, 3);
+    CkptState st = make_state();
+    save_ok(path, &pb, &st);
+    params_free(&pb);
+    size_t len;
+    unsigned char *b = slurp(path, &len);
+    Entry es[64];
+    int n = list_entries(b, len, es, 64), found = 0;
+    for (int i = 0; i < n && !found; i++) {
+        if (strcmp(es[i].name, "param/wte")) continue;
+        /* the .npy v1.0 header text starts after its 10-byte preamble */
+        char *h = (char *)b + es[i].data + 10, *shape = strstr(h, "(16, 8)"), *nl = memchr(h, '\n', 512);
+        const char *big = "(144115188075855873, 128)";
+        size_t grow = strlen(big) - 7;
+        assert_non_null(shape);
+        assert_non_null(nl);
+        /* the .npy header is space-padded: take the room from the padding */
+        for (size_t k = 1; k <= grow; k++) assert_int_equal(nl[-(long)k], ' ');
+        memmove(shape + strlen(big), shape + 7, (size_t)(nl - grow - (shape + 7)));
+        memcpy(shape, big, strlen(big));
+        found = 1;
+    }
+    assert_true(found);
+    fix_crcs(b, len);
+    spit(path, b, len);
+    free(b);
+    expect_load_error(path, (Variant){0}, "section 'param/wte' has a shape whose size overflows");
+}
+
+/* README "Integrity": every byte is covered, headers included (the CRCs cover the data and the
+ * central directory; local headers must repeat the central entries; the end record is checked
+ * field by field). So every single-bit flip anywhere in the file is refused. */
+static void test_every_single_bit_flip_is_refused(void **state)
+{
+    (void)state;
+    char dir[512], path[600], bad[600], err[1024];
+    test_tmpdir(dir, sizeof dir, "ckpt_flip");
+    snprintf(path, sizeof path, "%s/a.ckpt", dir);
+    /* 80k rewrites of the damaged copy: in memory when /dev/shm exists */
+    if (access("/dev/shm", W_OK) == 0) snprintf(bad, sizeof bad, "/dev/shm/sinklab-flip-%ld.ckpt", (long)getpid());
+    else snprintf(bad, sizeof bad, "%s/b.ckpt", dir);
+    ParamBlock pb;
+    make_block(&pb, (Variant){0}, 7);
+    CkptState st = make_state();
+    save_ok(path, &pb, &st);
+    params_free(&pb);
+    size_t len;
+    unsigned char *b = slurp(path, &len);
+    int accepted = 0;
+    for (size_t i = 0; i < len; i++)
+        for (int bit = 0; bit < 8; bit++) {
+            b[i] ^= (unsigned char)(1u << bit);
+            spit(bad, b, len);
+            if (ckpt_verify(bad, err, sizeof err) == 0) {
+                if (accepted++ < 5) print_message("accepted: byte %zu bit %d\n", i, bit);
+            }
+            b[i] ^= (unsigned char)(1u << bit);
+        }
+    free(b);
+    remove(bad);
+    if (accepted) fail_msg("%d of %zu single-bit flips were accepted", accepted, 8 * len);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -524,6 +596,8 @@ int main(void)
         cmocka_unit_test(test_failed_save_keeps_previous_checkpoint),
         cmocka_unit_test(test_schedule_is_log_spaced_every_and_final),
         cmocka_unit_test(test_latest_and_fallback_to_newest_intact),
+        cmocka_unit_test(test_every_single_bit_flip_is_refused),
+        cmocka_unit_test(test_overflowing_shape_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

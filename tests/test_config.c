@@ -178,6 +178,7 @@ static Cmp compare_configs(const Config *a, const Config *b)
     cmp_u(&r, "train.seed", ta->seed, tb->seed);
     cmp_i(&r, "train.threads", ta->threads, tb->threads);
     cmp_i(&r, "train.log_every", ta->log_every, tb->log_every);
+    cmp_i(&r, "train.memory_limit", (long long)ta->memory_limit, (long long)tb->memory_limit);
     const ProbeConfig *pa = &a->probe, *pb = &b->probe;
     cmp_i(&r, "probe.every", pa->every, pb->every);
     cmp_i(&r, "probe.n_seq", pa->n_seq, pb->n_seq);
@@ -296,6 +297,7 @@ static void full_config(Config *c)
     t->seed = 42;
     t->threads = 1;
     t->log_every = 3;
+    t->memory_limit = 123456789;
     ProbeConfig *p = &c->probe;
     p->every = 9;
     p->n_seq = 12;

@@ -212,7 +212,7 @@ static void case_setup(Case *k, const char *path)
     memcpy(k->b.loss_mask, fx_need(&k->fx, "loss_mask", DT_F32)->data, n * 4);
     memcpy(k->b.prefix_len, fx_need(&k->fx, "prefix_len", DT_I32)->data, (size_t)B * 4);
     k->tr.keep_attn = 1;
-    graph_init(&k->g, transformer_arena_bytes(&k->cfg.model, B, T, &k->tr), 1 << 16);
+    graph_init(&k->g, transformer_measure_arena(&k->m, B, T, &k->tr, 1), 1 << 16);
 }
 
 static void case_free(Case *k)

@@ -65,7 +65,7 @@ static void test_initial_loss_is_close_to_ln_vocab(void **s)
     TestRng r = {1};
     fill_batch(&b, &r, c.vocab_size, c.kind);
     Graph g;
-    graph_init(&g, transformer_arena_bytes(&c, 4, 16, NULL), 1 << 14);
+    graph_init(&g, transformer_measure_arena(&m, 4, 16, NULL, 0), 1 << 14);
     g.record = 0;
     Tensor *loss = transformer_forward(&m, &g, &b, NULL);
     double want = log((double)c.vocab_size);
@@ -89,7 +89,7 @@ static void test_causal_logits_ignore_future_tokens_bit_identically(void **s)
         batch_alloc(&b, 2, 13);
         fill_batch(&b, &r, c.vocab_size, c.kind);
         Graph g;
-        graph_init(&g, transformer_arena_bytes(&c, 2, 13, NULL), 1 << 14);
+        graph_init(&g, transformer_measure_arena(&m, 2, 13, NULL, 0), 1 << 14);
         g.record = 0;
         ForwardTrace tr = {0};
         transformer_forward(&m, &g, &b, &tr);
@@ -125,7 +125,8 @@ static void test_bidirectional_without_positions_is_permutation_equivariant(void
     fill_batch(&p, &r, c.vocab_size, c.kind);
     for (int i = 0; i < T; i++) p.tokens[i] = b.tokens[perm[i]];
     Graph g;
-    graph_init(&g, transformer_arena_bytes(&c, 1, T, NULL), 1 << 14);
+    /* two passes without a reset */
+    graph_init(&g, 2 * transformer_measure_arena(&m, 1, T, NULL, 0), 1 << 14);
     g.record = 0;
     ForwardTrace t1 = {0}, t2 = {0};
     transformer_forward(&m, &g, &b, &t1);
@@ -155,7 +156,7 @@ static void directional_check(ModelKind kind, PosEncoding pos, SinkKind sink, Ga
     batch_alloc(&b, 2, 11);
     fill_batch(&b, &r, c.vocab_size, kind);
     Graph g;
-    graph_init(&g, transformer_arena_bytes(&c, 2, 11, NULL), 1 << 14);
+    graph_init(&g, transformer_measure_arena(&m, 2, 11, NULL, 1), 1 << 14);
     params_zero_grad(&m.params);
     Tensor *loss = transformer_forward(&m, &g, &b, NULL);
     graph_backward(&g, loss);
@@ -212,7 +213,8 @@ static void test_input_gradient_reaches_the_embeddings(void **s)
     /* only the last position counts: its loss depends on every earlier input, no later one */
     for (int i = 0; i < 8; i++) b.loss_mask[i] = i == 7 ? 1.0f : 0.0f;
     Graph g;
-    graph_init(&g, transformer_arena_bytes(&c, 1, 8, NULL), 1 << 14);
+    ForwardTrace want = {.keep_hidden = 1, .grad_input = 1};
+    graph_init(&g, transformer_measure_arena(&m, 1, 8, &want, 1), 1 << 14);
     ForwardTrace tr = {0};
     tr.grad_input = 1;
     tr.keep_hidden = 1;
@@ -255,7 +257,7 @@ static void test_gate_with_large_logits_equals_the_ungated_model(void **s)
         batch_alloc(&b, 2, 9);
         fill_batch(&b, &r, c0.vocab_size, c0.kind);
         Graph g;
-        graph_init(&g, transformer_arena_bytes(&c1, 2, 9, NULL), 1 << 14);
+        graph_init(&g, transformer_measure_arena(&m1, 2, 9, NULL, 0), 1 << 14);
         g.record = 0;
         ForwardTrace t0 = {0}, t1 = {0};
         transformer_forward(&m0, &g, &b, &t0);
@@ -284,7 +286,7 @@ static float run_loss_and_grad_norm(int threads, float *grad_out, size_t n)
     batch_alloc(&b, 8, 32);
     fill_batch(&b, &r, c.vocab_size, c.kind);
     Graph g;
-    graph_init(&g, transformer_arena_bytes(&c, 8, 32, NULL), 1 << 14);
+    graph_init(&g, transformer_measure_arena(&m, 8, 32, NULL, 1), 1 << 14);
     params_zero_grad(&m.params);
     Tensor *loss = transformer_forward(&m, &g, &b, NULL);
     graph_backward(&g, loss);

@@ -1,6 +1,8 @@
 /* cmd_data.c: `sinklab data CONFIG [--set k=v ...] [--batches N] [--step S] [--split train|val]
  * [--probe] [--json]`: shows exactly what the model will be fed, for a person (decoded text with
  * document boundaries, positions, loss and masked positions) or as one JSON object per sequence. */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +37,21 @@ static void data_usage(FILE *f)
         "Exit codes: 0 success, 2 bad usage or input, 1 runtime failure.\n");
 }
 
+/* A whole decimal number in [lo, hi]: "2abc" and "12x" are refused, not read as 2 and 12. */
+static int parse_count(const char *flag, const char *s, long long lo, long long hi, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || errno || v < lo || v > hi) {
+        fprintf(stderr, "sinklab data: %s '%s': expected a whole number from %lld to %lld\n",
+                flag, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 static int parse_args(DataArgs *a, int argc, char **argv)
 {
     memset(a, 0, sizeof *a);
@@ -44,8 +61,15 @@ static int parse_args(DataArgs *a, int argc, char **argv)
         int has_val = i + 1 < argc;
         if (!strcmp(s, "--set") && has_val && a->n_sets < 64) a->sets[a->n_sets++] = argv[++i];
         else if (!strncmp(s, "--set=", 6) && a->n_sets < 64) a->sets[a->n_sets++] = s + 6;
-        else if (!strcmp(s, "--batches") && has_val) a->batches = atoi(argv[++i]);
-        else if (!strcmp(s, "--step") && has_val) a->step = atoll(argv[++i]);
+        else if (!strcmp(s, "--batches") && has_val) {
+            long long v;
+            if (parse_count(s, argv[++i], 1, 1000000, &v)) return -1;
+            a->batches = (int)v;
+        } else if (!strcmp(s, "--step") && has_val) {
+            long long v;
+            if (parse_count(s, argv[++i], 0, INT_MAX, &v)) return -1;
+            a->step = v;
+        }
         else if (!strcmp(s, "--split") && has_val) {
             const char *v = argv[++i];
             if (!strcmp(v, "train")) a->split = DATA_TRAIN;
@@ -179,6 +203,7 @@ static int load_config(Config *cfg, const DataArgs *a)
     for (int i = 0; !rc && i < a->n_sets; i++) rc = config_set(cfg, a->sets[i], err, sizeof err);
     if (!rc) rc = config_validate(cfg, err, sizeof err);
     if (rc) fprintf(stderr, "%s\n", err);
+    if (!rc) rc = cli_check_budget(cfg, "data");
     return rc;
 }
 

@@ -3,9 +3,12 @@
  * and hands over to the trainer. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
-#include <dirent.h>
+#include <sys/stat.h>
 
+#include "data/corpus.h"
+#include "train/budget.h"
 #include "train/commands.h"
 #include "train/config.h"
 #include "train/run_folder.h"
@@ -22,10 +25,13 @@ static void usage(FILE *f)
         "config.yaml (resolved), metrics.jsonl, log.txt, checkpoints/, probe/, report.html.\n"
         "  --set k=v   override any config key (same dotted names as the YAML), repeatable\n"
         "  --out DIR   the run folder\n"
-        "  --resume    continue the run in DIR from its newest intact checkpoint (a run folder\n"
-        "              with no checkpoint yet is started from step 0)\n"
-        "  --force     replace an existing run folder\n"
-        "  --quiet     no console output (log.txt is still written)\n");
+        "  --resume    continue the run in DIR from its newest intact checkpoint\n"
+        "  --force     replace an existing run folder (the new run is swapped in at its first\n"
+        "              checkpoint; until then the old run stays whole)\n"
+        "  --quiet     no console output (log.txt is still written)\n"
+        "A run folder has one owner (RUN/.lock); SIGINT/SIGTERM/SIGHUP stop after the current step\n"
+        "with a checkpoint (exit 130/143/129). The config's memory is checked against\n"
+        "train.memory_limit before anything is allocated.\n");
 }
 
 /* Loads CONFIG, applies the --set overrides in order, validates. Shared with `sinklab data`. */
@@ -49,20 +55,85 @@ int cli_load_config(Config *c, const char *path, char **sets, int n_sets, const 
     return 0;
 }
 
-/* Whether DIR/checkpoints holds any step_*.ckpt (intact or not: a damaged one is reported by the
- * resume, never silently restarted over). */
-static int has_checkpoint(const char *dir)
+/* The memory the resolved config needs, against train.memory_limit, before any allocation;
+ * what is left bounds the corpus text. Shared with `sinklab data`. */
+int cli_check_budget(Config *c, const char *cmd)
 {
-    char path[1100];
-    snprintf(path, sizeof path, "%s/checkpoints", dir);
-    DIR *d = opendir(path);
-    if (!d) return 0;
-    int found = 0;
-    long long s;
-    for (struct dirent *e; !found && (e = readdir(d));)
-        found = sscanf(e->d_name, "step_%lld.ckpt", &s) == 1;
-    closedir(d);
-    return found;
+    Budget b;
+    char err[1024];
+    budget_compute(&b, c);
+    if (budget_check(&b, err, sizeof err) != 0) {
+        fprintf(stderr, "sinklab %s: %s\n", cmd, err);
+        return 2;
+    }
+    corpus_set_text_cap(budget_corpus_text_cap(&b));
+    return 0;
+}
+
+static int check_folder(const char *dir, int exists, int resume, int force)
+{
+    if (resume && !exists) {
+        fprintf(stderr, "sinklab train: %s: no run to resume\n", dir);
+        return 2;
+    }
+    if (exists && !resume && !run_folder_is_run(dir)) {
+        fprintf(stderr, "sinklab train: %s is not a run folder (no config.yaml, metrics.jsonl "
+                "or checkpoints/); %s\n", dir, force ? "--force will not remove it" :
+                "choose another --out");
+        return 2;
+    }
+    return 0;
+}
+
+/* Under the folder's lock: the state seen before locking may have changed (another process
+ * created the run meanwhile), so it is checked again. A new run writes the folder directly; a
+ * --force run is built in a locked sibling and swapped in at its first checkpoint; a --resume of
+ * a folder without any checkpoint starts again from step 0 (nothing was lost). */
+static int train_locked(const Config *cfg, const char *dir, int existed, int resume, int force,
+                        int quiet)
+{
+    char err[1400];
+    RunLock lock, stage_lock = {.fd = -1};
+    int created = !existed;
+    if (created && run_folder_make(dir) != 0) {
+        fprintf(stderr, "sinklab train: %s: cannot create the run folder (%s)\n", dir, strerror(errno));
+        return 1;
+    }
+    if (run_folder_lock(&lock, dir, err, sizeof err) != 0) {
+        fprintf(stderr, "sinklab train: %s\n", err);
+        return 2;
+    }
+    int has_run = run_folder_has_marks(dir);
+    if (!resume && !force && has_run) {
+        fprintf(stderr, "sinklab train: %s already exists; use --resume to continue it or "
+                "--force to replace it\n", dir);
+        run_folder_unlock(&lock);
+        return 2;
+    }
+    run_folder_clean_stale(dir);
+    TrainOptions opt = {.run_dir = dir, .resume = resume, .quiet = quiet};
+    if (resume && !run_folder_has_checkpoint(dir)) {
+        fprintf(stderr, "sinklab train: %s has no checkpoint yet; starting it from step 0\n", dir);
+        opt.resume = 0;
+    }
+    char staged[1200];
+    if (force && has_run) {
+        if (run_folder_stage(dir, staged, sizeof staged, &stage_lock, err, sizeof err) != 0) {
+            fprintf(stderr, "sinklab train: %s\n", err);
+            run_folder_unlock(&lock);
+            return 1;
+        }
+        opt.run_dir = staged;
+        opt.swap_into = dir;
+    }
+    int rc = trainer_run(cfg, &opt);
+    /* a replacement that never reached its first checkpoint leaves the old run as it was */
+    if (opt.swap_into && !opt.swapped) run_folder_remove(staged);
+    if (created && rc != 0 && !run_folder_has_marks(dir))
+        run_folder_remove(dir);
+    run_folder_unlock(&stage_lock);
+    run_folder_unlock(&lock);
+    return rc;
 }
 
 int cmd_train(int argc, char **argv)
@@ -121,32 +192,14 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr, "sinklab train: --out needs a folder name\n");
         return 2;
     }
-    int exists = run_folder_exists(dir);
-    if (resume && !exists) {
-        fprintf(stderr, "sinklab train: %s: no run to resume\n", dir);
+    if ((rc = cli_check_budget(&cfg, "train"))) return rc;
+    struct stat st;
+    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "sinklab train: %s exists and is not a folder; expected a run folder "
+                "(--out names the folder to write)\n", dir);
         return 2;
     }
-    /* a run folder prepared (sweep) or interrupted before its first checkpoint: nothing to
-     * continue from, so --resume starts it, which lets a requeued job always pass --resume */
-    if (resume && exists && !has_checkpoint(dir) && run_folder_is_run(dir)) {
-        if (!quiet) printf("sinklab train: %s has no checkpoint yet; starting the run\n", dir);
-        resume = 0;
-        force = 1;
-    }
-    if (exists && !resume) {
-        if (!force) {
-            fprintf(stderr, "sinklab train: %s already exists; use --resume to continue it or "
-                    "--force to replace it\n", dir);
-            return 2;
-        }
-        if (!run_folder_is_run(dir)) {
-            fprintf(stderr, "sinklab train: %s is not a run folder (no config.yaml, metrics.jsonl "
-                    "or checkpoints/); --force will not remove it\n", dir);
-            return 2;
-        }
-    }
-    /* the trainer replaces or creates the folder only once the run can start (corpus, probe set
-     * and model checked), so a failing --force never destroys the earlier run */
-    TrainOptions opt = {.run_dir = dir, .resume = resume, .replace = exists && force, .quiet = quiet};
-    return trainer_run(&cfg, &opt);
+    int exists = run_folder_exists(dir);
+    if ((rc = check_folder(dir, exists, resume, force))) return rc;
+    return train_locked(&cfg, dir, exists, resume, force, quiet);
 }

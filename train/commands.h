@@ -17,5 +17,8 @@ int cmd_reproduce(int argc, char **argv);
 /* Loads CONFIG over the defaults, applies --set overrides in order and validates; prints the
  * error and returns 2 on bad input, 0 on success. cmd names the subcommand in messages. */
 int cli_load_config(Config *c, const char *path, char **sets, int n_sets, const char *cmd);
+/* Checks the config's memory against train.memory_limit (exit code 2 with a message, or 0) and
+ * sets the corpus text cap from what is left. */
+int cli_check_budget(Config *c, const char *cmd);
 
 #endif

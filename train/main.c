@@ -27,8 +27,9 @@ static void usage(FILE *f)
         "  sinklab export RUN_OR_SWEEP_DIR... --csv [--out DIR]     writes scalars.csv and heads.csv\n"
         "  sinklab --help | --version | COMMAND --help\n"
         "\n"
-        "exit codes: 0 success, 2 bad usage or input, 1 runtime failure; sweep: the number of\n"
-        "failed runs (2 for a bad sweep file before any run starts)\n",
+        "exit codes: 0 success, 2 bad usage or input, 1 runtime failure, 130/143/129 train stopped\n"
+        "by SIGINT/SIGTERM/SIGHUP after saving a checkpoint (continue with --resume); sweep: the\n"
+        "number of failed runs (2 for a bad sweep file before any run starts)\n",
         SINKLAB_VERSION);
 }
 

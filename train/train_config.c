@@ -52,6 +52,10 @@ static const KeyDef TRAIN_ROWS[] = {
     KEY_U64(T_, "train.seed", seed, "initialisation, data order and masking seed"),
     KEY_INT(T_, "train.threads", threads, 1, 1024, "OpenBLAS and OpenMP threads"),
     KEY_INT(T_, "train.log_every", log_every, 1, KEY_BIG, "training loss line every N steps"),
+    {"train.memory_limit", KT_U64, KEY_OFF(T_, memory_limit), 0, 0, KEY_AUTO, NULL, NULL, NULL, 0,
+     NULL, "bytes the run may use; the whole need (parameters, optimizer, arenas, corpus, probe "
+     "set) is checked against it before anything is allocated; auto = the machine's available "
+     "memory (MemAvailable)"},
 };
 #undef T_
 const KeyTable TRAIN_KEYS = KEY_TABLE(TRAIN_ROWS);

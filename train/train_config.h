@@ -35,6 +35,7 @@ typedef struct {
     uint64_t seed;
     int threads;
     int log_every;
+    uint64_t memory_limit;      /* bytes; 0 = auto (MemAvailable) */
 } TrainConfig;
 
 #define CKPT_MAX_STEPS 64

@@ -4,6 +4,7 @@
 
 #include <cblas.h>
 #include <dirent.h>
+#include <errno.h>
 #include <stdint.h>
 #include <math.h>
 #include <omp.h>
@@ -27,13 +28,16 @@
 #include "train/optim.h"
 #include "train/run_folder.h"
 #include "train/run_timings.h"
+#include "train/signals.h"
 
 /* Declared by OpenBLAS (cblas.h of the pthread/openmp builds). */
 extern char *openblas_get_config(void);
 
 typedef struct {
     const Config *cfg;
-    const TrainOptions *opt;
+    TrainOptions *opt;
+    char run_dir[1100];         /* opt->run_dir, then opt->swap_into once the --force swap is done */
+    int interrupted;            /* the stop signal, once the run stopped for one */
     char *config_yaml;
     FILE *log, *metrics;
     int tty;
@@ -56,6 +60,7 @@ typedef struct {
     int64_t last_val_step, last_probe_step;   /* what the progress line's values belong to */
     int64_t resumed_at;                       /* -1, or the step this invocation resumed from */
     int64_t moments_step;                     /* -1, or the checkpoint that holds the moments */
+    int64_t last_saved;         /* step of the newest checkpoint written or resumed (-1: none) */
 } Trainer;
 
 static double now_seconds(void)
@@ -111,17 +116,17 @@ static void progress(Trainer *t, double loss, double tok_s)
 static int open_run_files(Trainer *t, char *err, size_t n)
 {
     char path[1200];
-    snprintf(path, sizeof path, "%s/log.txt", t->opt->run_dir);
+    snprintf(path, sizeof path, "%s/log.txt", t->run_dir);
     t->log = fopen(path, t->opt->resume ? "a" : "w");
-    snprintf(path, sizeof path, "%s/metrics.jsonl", t->opt->run_dir);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", t->run_dir);
     t->metrics = fopen(path, t->opt->resume ? "a" : "w");
-    snprintf(path, sizeof path, "%s/probe", t->opt->run_dir);
+    snprintf(path, sizeof path, "%s/probe", t->run_dir);
     mkdir(path, 0777);
     if (!t->log || !t->metrics) {
-        snprintf(err, n, "%s: cannot write the run folder", t->opt->run_dir);
+        snprintf(err, n, "%s: cannot write the run folder (%s)", t->run_dir, strerror(errno));
         return -1;
     }
-    return ckpt_ensure_dir(t->opt->run_dir, err, n);
+    return ckpt_ensure_dir(t->run_dir, err, n);
 }
 
 /* Keeps the metrics lines up to `step` (a resumed run rewrites what came after its checkpoint).
@@ -159,7 +164,7 @@ static int truncate_metrics(const char *run_dir, int64_t step, char *err, size_t
 static void record_run_info(Trainer *t)
 {
     char path[1200];
-    snprintf(path, sizeof path, "%s/run_info.json", t->opt->run_dir);
+    snprintf(path, sizeof path, "%s/run_info.json", t->run_dir);
     FILE *f = fopen(path, "w");
     if (!f) return;
     JsonWriter w;
@@ -189,7 +194,8 @@ static int setup(Trainer *t, char *err, size_t n)
     int B = c->train.batch_size, T = c->data.seq_len;
     batch_alloc(&t->batch, B, T);
     batch_alloc(&t->val_batch, B, T);
-    graph_init(&t->graph, transformer_arena_bytes(&c->model, B, T, NULL), 1 << 16);
+    /* sized by a dry training pass; evaluation (same shapes, no tape) needs less */
+    graph_init(&t->graph, transformer_measure_arena(&t->model, B, T, NULL, 1), TRANSFORMER_MAX_NODES);
     if (c->probe.every > 0 || c->checkpoint.every > 0 || c->checkpoint.log_spaced) {
         if (probe_init(&t->probe, &t->model, t->ds, &c->probe, err, n) != 0) return 2;
         t->has_probe = 1;
@@ -232,7 +238,7 @@ static void reload_probe_rows(Trainer *t, const char *path)
 static int rewrite_config(const Trainer *t, char *err, size_t n)
 {
     char path[1200], tmp[1220];
-    snprintf(path, sizeof path, "%s/config.yaml", t->opt->run_dir);
+    snprintf(path, sizeof path, "%s/config.yaml", t->run_dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     int ok = f && fputs(t->config_yaml, f) >= 0;
@@ -247,7 +253,7 @@ static int rewrite_config(const Trainer *t, char *err, size_t n)
 static int resume_from_checkpoint(Trainer *t, char *err, size_t n)
 {
     char path[1200], note[1400];
-    if (ckpt_find_latest(t->opt->run_dir, path, sizeof path, note, sizeof note, err, n) != 0)
+    if (ckpt_find_latest(t->run_dir, path, sizeof path, note, sizeof note, err, n) != 0)
         return -1;
     if (note[0]) say(t, "%s\n", note);
     char *stored = NULL;
@@ -264,6 +270,7 @@ static int resume_from_checkpoint(Trainer *t, char *err, size_t n)
     /* model and data must match to continue; train.steps, probes and checkpoints may change */
     Config a = saved, b = *t->cfg;
     a.train.steps = b.train.steps;
+    a.train.memory_limit = b.train.memory_limit;
     a.probe = b.probe;
     a.checkpoint = b.checkpoint;
     a.output = b.output;
@@ -279,21 +286,21 @@ static int resume_from_checkpoint(Trainer *t, char *err, size_t n)
     t->step = st.step;
     t->tokens = st.tokens_seen;
     char metrics[1200];
-    snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", t->opt->run_dir);
+    snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", t->run_dir);
     /* the time already spent, so the summary's timings cover the whole run (read before the
      * summary is removed and the metrics truncated) */
     RunTimings before;
-    run_timings_read(&before, t->opt->run_dir, t->step);
+    run_timings_read(&before, t->run_dir, t->step);
     t->train_seconds = before.train;
     t->eval_seconds = before.eval;
     t->ckpt_seconds = before.checkpoint;
     if (t->has_probe) t->probe.seconds = before.probe;
     t->resumed_at = t->step;
     t->moments_step = t->step;
-    if (truncate_metrics(t->opt->run_dir, t->step, err, n) != 0) return -1;
+    if (truncate_metrics(t->run_dir, t->step, err, n) != 0) return -1;
     /* the run is not complete again until it writes a new summary */
     char summary[1200];
-    snprintf(summary, sizeof summary, "%s/summary.json", t->opt->run_dir);
+    snprintf(summary, sizeof summary, "%s/summary.json", t->run_dir);
     remove(summary);
     /* the rewrite replaced metrics.jsonl: append to the new file, not the unlinked old one */
     fclose(t->metrics);
@@ -374,8 +381,8 @@ static void prune_checkpoints(Trainer *t)
 {
     int keep = t->cfg->checkpoint.keep_last;
     if (keep <= 0) return;
-    char dir[1100], path[1400];
-    snprintf(dir, sizeof dir, "%s/checkpoints", t->opt->run_dir);
+    char dir[1200], path[1500];
+    snprintf(dir, sizeof dir, "%s/checkpoints", t->run_dir);
     DIR *d = opendir(dir);
     if (!d) return;
     int64_t steps[4096];
@@ -391,16 +398,26 @@ static void prune_checkpoints(Trainer *t)
     for (int i = 0; i < n; i++) {
         if (ckpt_scheduled(steps[i], INT64_MAX, 0, 1)) continue;
         if (++regular <= keep) continue;
-        ckpt_path(path, sizeof path, t->opt->run_dir, steps[i]);
+        ckpt_path(path, sizeof path, t->run_dir, steps[i]);
         remove(path);
     }
+}
+
+/* --force: the new run replaces the old one only once it has a checkpoint to resume from. */
+static int swap_in(Trainer *t, char *err, size_t n)
+{
+    if (!t->opt->swap_into || t->opt->swapped) return 0;
+    if (run_folder_swap_in(t->run_dir, t->opt->swap_into, err, n) != 0) return -1;
+    snprintf(t->run_dir, sizeof t->run_dir, "%s", t->opt->swap_into);
+    t->opt->swapped = 1;
+    return 0;
 }
 
 static int save_checkpoint(Trainer *t, char *err, size_t n)
 {
     double t0 = now_seconds();
     char path[1200];
-    ckpt_path(path, sizeof path, t->opt->run_dir, t->step);
+    ckpt_path(path, sizeof path, t->run_dir, t->step);
     CkptState st;
     memset(&st, 0, sizeof st);
     st.step = t->step;
@@ -408,25 +425,26 @@ static int save_checkpoint(Trainer *t, char *err, size_t n)
     st.data_pos = t->step * t->cfg->train.grad_accum;
     st.data_epoch = (int64_t)dataset_epochs(t->ds, t->tokens);
     if (ckpt_save(path, &t->model.params, t->config_yaml, &st, err, n) != 0 ||
-        ckpt_write_latest(t->opt->run_dir, t->step, err, n) != 0)
+        ckpt_write_latest(t->run_dir, t->step, err, n) != 0)
         return -1;
     /* optimizer_state latest: the previous holder of the moments drops them only now that the
      * newest checkpoint (with moments) and `latest` are safely written */
     if (t->cfg->checkpoint.optimizer_state == OPTSTATE_LATEST && t->moments_step >= 0 &&
         t->moments_step != t->step) {
         char prev[1200];
-        ckpt_path(prev, sizeof prev, t->opt->run_dir, t->moments_step);
+        ckpt_path(prev, sizeof prev, t->run_dir, t->moments_step);
         if (ckpt_drop_optimizer(prev, &t->model.params, err, n) != 0) return -1;
     }
     t->moments_step = t->step;
     prune_checkpoints(t);
     if (t->has_probe) {
         char maps[1200];
-        snprintf(maps, sizeof maps, "%s/probe/step_%07lld.json", t->opt->run_dir, (long long)t->step);
+        snprintf(maps, sizeof maps, "%s/probe/step_%07lld.json", t->run_dir, (long long)t->step);
         if (probe_write_maps(&t->probe, maps, t->step, err, n) != 0) return -1;
     }
     t->ckpt_seconds += now_seconds() - t0;
-    return 0;
+    t->last_saved = t->step;
+    return swap_in(t, err, n);
 }
 
 static float alpha0_max(const Probe *p)
@@ -493,8 +511,10 @@ static int log_step(Trainer *t, double loss, float grad_norm, double tok_s, int 
         t->last_probe_step = s;
     }
     jsonw_object_end(w);
+    errno = 0;
     if (jsonw_write_line(w, t->metrics) != 0) {
-        snprintf(err, n, "%s/metrics.jsonl: write failed", t->opt->run_dir);
+        snprintf(err, n, "%s/metrics.jsonl: write failed (%s)", t->run_dir,
+                 errno ? strerror(errno) : "stream error");
         return -1;
     }
     if (do_eval || do_probe) print_step(t, s > 0 ? loss : NAN, do_eval, do_probe, tok_s);
@@ -536,7 +556,7 @@ static int write_summary(Trainer *t, char *err, size_t n)
     }
     jsonw_object_end(w);
     char path[1200], tmp[1220];
-    snprintf(path, sizeof path, "%s/summary.json", t->opt->run_dir);
+    snprintf(path, sizeof path, "%s/summary.json", t->run_dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     int ok = f && jsonw_write_line(w, f) == 0;
@@ -564,6 +584,16 @@ static void teardown(Trainer *t)
     if (t->metrics) fclose(t->metrics);
 }
 
+/* A stop signal: the step in hand is finished; save it unless it was just saved. */
+static int stop_requested(Trainer *t, char *err, size_t n)
+{
+    int sig = signals_pending();
+    if (!sig) return 0;
+    t->interrupted = sig;
+    if (t->last_saved != t->step && save_checkpoint(t, err, n) != 0) return -1;
+    return 1;
+}
+
 static int run_loop(Trainer *t, char *err, size_t n)
 {
     const Config *c = t->cfg;
@@ -580,6 +610,8 @@ static int run_loop(Trainer *t, char *err, size_t n)
     t->first_step = t->step;
     t->first_tokens = t->tokens;
     while (t->step < c->train.steps) {
+        int stop = stop_requested(t, err, n);
+        if (stop) return stop < 0 ? 1 : 0;
         float grad_norm = 0.0f;
         int64_t tokens_before = t->tokens;
         double t0 = now_seconds();
@@ -588,7 +620,7 @@ static int run_loop(Trainer *t, char *err, size_t n)
         if (!isfinite(loss)) {
             char last[1200] = "none";
             char note[64];
-            ckpt_find_latest(t->opt->run_dir, last, sizeof last, note, sizeof note, note, sizeof note);
+            ckpt_find_latest(t->run_dir, last, sizeof last, note, sizeof note, note, sizeof note);
             say(t, "step %lld: the loss or the gradient is not finite (loss %g, grad norm %g); "
                 "stopping. The last good checkpoint is %s\n", (long long)t->step + 1, loss,
                 (double)grad_norm, last);
@@ -607,65 +639,136 @@ static int run_loop(Trainer *t, char *err, size_t n)
         if (is_ckpt && save_checkpoint(t, err, n) != 0) return 1;
         progress(t, loss, recent);
     }
+    /* a run that wrote no checkpoint still replaces the old one when it ends (a signal that
+     * arrives after the last step changes nothing: the run is complete) */
+    return swap_in(t, err, n) != 0;
+}
+
+/* A run killed between a checkpoint's rename and its probe file lost that file: the resumed
+ * model is that checkpoint's, so its maps can be written again. */
+static int restore_probe_file(Trainer *t, char *err, size_t n)
+{
+    char maps[1200];
+    snprintf(maps, sizeof maps, "%s/probe/step_%07lld.json", t->run_dir, (long long)t->step);
+    if (!t->has_probe || access(maps, F_OK) == 0) return 0;
+    jsonw_reset(&t->json);
+    jsonw_object_begin(&t->json);
+    probe_run(&t->probe, &t->model, 1, &t->json);
+    jsonw_object_end(&t->json);
+    if (probe_write_maps(&t->probe, maps, t->step, err, n) != 0) return -1;
+    say(t, "rewrote the missing %s\n", maps);
     return 0;
 }
 
-int trainer_run(const Config *cfg, const TrainOptions *opt)
+/* Leftovers of a process killed mid-write (.tmp files in checkpoints/, next to config and
+ * metrics) are never read; they are removed once the lock is ours. */
+static void remove_tmp_files(const char *run_dir)
+{
+    const char *dirs[2] = {"", "/checkpoints"};
+    for (int i = 0; i < 2; i++) {
+        char dir[1200], path[1500];
+        snprintf(dir, sizeof dir, "%s%s", run_dir, dirs[i]);
+        DIR *d = opendir(dir);
+        if (!d) continue;
+        for (struct dirent *e; (e = readdir(d));) {
+            size_t len = strlen(e->d_name);
+            if (len > 4 && !strcmp(e->d_name + len - 4, ".tmp")) {
+                snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+                remove(path);
+            }
+        }
+        closedir(d);
+    }
+}
+
+/* A failure after the run folder opened goes to log.txt too, with its reason. */
+static void report_failure(Trainer *t, const char *err)
+{
+    fprintf(stderr, "sinklab train: %s\n", err);
+    if (t->log) {
+        fprintf(t->log, "sinklab train: %s\n", err);
+        fflush(t->log);
+    }
+}
+
+static int finish(Trainer *t, char *err, size_t n)
+{
+    const Config *cfg = t->cfg;
+    int rc = 0;
+    if (!t->interrupted && write_summary(t, err, n) != 0) {
+        report_failure(t, err);
+        rc = 1;
+    }
+    double probe_pct = t->train_seconds > 0 && t->has_probe ? 100.0 * t->probe.seconds / t->train_seconds : 0;
+    if (t->interrupted)
+        say(t, "interrupted at step %lld (%s); the checkpoint of step %lld is saved, continue with "
+            "--resume\n", (long long)t->step, signals_name(t->interrupted), (long long)t->step);
+    /* train_seconds covers the whole run, resumed or not (run_timings.h) */
+    say(t, "%s: %lld steps, %lld tokens, %.1f s training (%.0f tok/s), probes %.1f%% of "
+        "training time\n", t->interrupted ? "stopped" : "done", (long long)t->step,
+        (long long)t->tokens, t->train_seconds,
+        t->train_seconds > 0 ? (double)t->tokens / t->train_seconds : 0.0, probe_pct);
+    if (cfg->output.report) {
+        fflush(t->metrics);
+        KeyValueList cfg_pairs = {0};
+        config_flatten(cfg, &cfg_pairs);
+        int report_rc = report_write(t->run_dir, &cfg_pairs, err, n);
+        kv_free(&cfg_pairs);
+        if (report_rc != 0) {
+            say(t, "report: %s\n", err);
+            rc = 1;
+        } else {
+            say(t, "report: %s/report.html\n", t->run_dir);
+        }
+    }
+    if (fflush(t->metrics) != 0 || ferror(t->metrics)) {
+        snprintf(err, n, "%s/metrics.jsonl: write failed (%s)", t->run_dir, strerror(errno));
+        report_failure(t, err);
+        rc = 1;
+    }
+    return t->interrupted ? 128 + t->interrupted : rc;
+}
+
+int trainer_run(const Config *cfg, TrainOptions *opt)
 {
     Trainer t;
     memset(&t, 0, sizeof t);
     t.cfg = cfg;
     t.opt = opt;
+    t.last_saved = -1;
+    snprintf(t.run_dir, sizeof t.run_dir, "%s", opt->run_dir);
     t.tty = isatty(STDOUT_FILENO);
     t.resumed_at = -1;
     t.moments_step = -1;
+    signals_install();
     char err[2048] = "";
     /* everything that can fail on bad input (model, corpus, probe set) is checked before the
-     * run folder is touched */
+     * run folder is written */
     int rc = setup(&t, err, sizeof err);
-    if (rc == 0 && !opt->resume && run_folder_prepare(opt->run_dir, opt->replace, cfg, err, sizeof err) != 0)
+    if (rc == 0) remove_tmp_files(t.run_dir);
+    if (rc == 0 && !opt->resume && run_folder_prepare(t.run_dir, 0, cfg, err, sizeof err) != 0)
         rc = 1;
     if (rc == 0 && open_run_files(&t, err, sizeof err) != 0) rc = 1;
     if (rc == 0 && opt->resume && resume_from_checkpoint(&t, err, sizeof err) != 0) rc = 2;
+    if (rc == 0 && opt->resume) t.last_saved = t.step;
+    if (rc == 0 && opt->resume && restore_probe_file(&t, err, sizeof err) != 0) rc = 1;
     if (rc != 0) {
-        fprintf(stderr, "sinklab train: %s\n", err);
-        if (t.log) fprintf(t.log, "sinklab train: %s\n", err);
+        report_failure(&t, err);
         teardown(&t);
         return rc;
     }
     record_run_info(&t);
     char desc[512];
     dataset_describe(t.ds, desc, sizeof desc);
-    say(&t, "sinklab train: %s | %zu parameters | %d threads\n", opt->run_dir, t.model.params.n,
-        cfg->train.threads);
+    say(&t, "sinklab train: %s | %zu parameters | %d threads\n", opt->swap_into ? opt->swap_into : opt->run_dir,
+        t.model.params.n, cfg->train.threads);
     say(&t, "data: %s\n", desc);
     char warn[512];
     if (t.has_probe && probe_config_warning(&cfg->probe, &cfg->data, &cfg->model, warn, sizeof warn))
         say(&t, "%s\n", warn);
     rc = run_loop(&t, err, sizeof err);
-    if (rc == 0 && write_summary(&t, err, sizeof err) != 0) rc = 1;
-    if (rc == 0) {
-        double probe_pct = t.train_seconds > 0 && t.has_probe ? 100.0 * t.probe.seconds / t.train_seconds : 0;
-        /* train_seconds covers the whole run, resumed or not (run_timings.h) */
-        say(&t, "done: %lld steps, %lld tokens, %.1f s training (%.0f tok/s), probes %.1f%% of "
-            "training time\n", (long long)t.step, (long long)t.tokens, t.train_seconds,
-            t.train_seconds > 0 ? (double)t.tokens / t.train_seconds : 0.0, probe_pct);
-        if (cfg->output.report) {
-            fflush(t.metrics);
-            KeyValueList cfg_pairs = {0};
-            config_flatten(cfg, &cfg_pairs);
-            int report_rc = report_write(opt->run_dir, &cfg_pairs, err, sizeof err);
-            kv_free(&cfg_pairs);
-            if (report_rc != 0) {
-                say(&t, "report: %s\n", err);
-                rc = 1;
-            } else {
-                say(&t, "report: %s/report.html\n", opt->run_dir);
-            }
-        }
-    } else if (err[0]) {
-        fprintf(stderr, "sinklab train: %s\n", err);
-    }
+    if (rc == 0) rc = finish(&t, err, sizeof err);
+    else if (err[0]) report_failure(&t, err);
     teardown(&t);
     return rc;
 }
