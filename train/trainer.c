@@ -428,12 +428,14 @@ static int save_checkpoint(Trainer *t, char *err, size_t n)
         ckpt_write_latest(t->run_dir, t->step, err, n) != 0)
         return -1;
     /* optimizer_state latest: the previous holder of the moments drops them only now that the
-     * newest checkpoint (with moments) and `latest` are safely written */
+     * newest checkpoint (with moments) and `latest` are safely written; failing to (a full disk)
+     * only costs space, so the run goes on */
     if (t->cfg->checkpoint.optimizer_state == OPTSTATE_LATEST && t->moments_step >= 0 &&
         t->moments_step != t->step) {
-        char prev[1200];
+        char prev[1200], why[1400];
         ckpt_path(prev, sizeof prev, t->run_dir, t->moments_step);
-        if (ckpt_drop_optimizer(prev, &t->model.params, err, n) != 0) return -1;
+        if (ckpt_drop_optimizer(prev, &t->model.params, why, sizeof why) != 0)
+            say(t, "warning: %s; that checkpoint keeps its optimizer moments\n", why);
     }
     t->moments_step = t->step;
     prune_checkpoints(t);
