@@ -12,6 +12,7 @@
 
 #include "analysis/json.h"
 #include "base/check.h"
+#include "base/yaml_depth.h"
 
 const char *const CLAIM_TEST_NAMES[] = {
     [CLAIM_TREND] = "trend", [CLAIM_DIFFERENCE] = "difference", [CLAIM_SHIFT] = "shift",
@@ -261,12 +262,10 @@ static int parse_scales(Ctx *x, Claim *c, const yaml_node_t *m)
     return 0;
 }
 
-static unsigned long long fnv1a(FILE *f)
+static unsigned long long fnv1a(const char *s, size_t n)
 {
     unsigned long long h = 1469598103934665603ULL;
-    int ch;
-    while ((ch = fgetc(f)) != EOF) h = (h ^ (unsigned char)ch) * 1099511628211ULL;
-    rewind(f);
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
     return h;
 }
 
@@ -274,22 +273,20 @@ int claim_load(Claim *c, const char *path, char *err, size_t n_err)
 {
     memset(c, 0, sizeof *c);
     snprintf(c->path, sizeof c->path, "%s", path);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        sl_errf(err, n_err, "%s: cannot open claim file", path);
-        return -1;
-    }
-    c->hash = fnv1a(f);
+    char *yaml = NULL;
+    size_t len = 0;
+    if (yaml_read_checked(path, "claim file", 1, &yaml, &len, err, n_err)) return -1;
+    c->hash = fnv1a(yaml, len);
     yaml_parser_t p;
     Ctx x = {.path = path, .err = err, .n_err = n_err};
     yaml_parser_initialize(&p);
-    yaml_parser_set_input_file(&p, f);
+    yaml_parser_set_input_string(&p, (const unsigned char *)yaml, len);
     int rc = -1;
     if (!yaml_parser_load(&p, &x.doc)) {
         sl_errf(err, n_err, "%s:%zu:%zu: invalid YAML: %s", path, p.problem_mark.line + 1,
                 p.problem_mark.column + 1, p.problem ? p.problem : "parse error");
         yaml_parser_delete(&p);
-        fclose(f);
+        free(yaml);
         return -1;
     }
     char dir[512];
@@ -320,7 +317,7 @@ int claim_load(Claim *c, const char *path, char *err, size_t n_err)
 done:
     yaml_document_delete(&x.doc);
     yaml_parser_delete(&p);
-    fclose(f);
+    free(yaml);
     return rc;
 }
 

@@ -2,7 +2,9 @@
  * files (brackets inside multi-line quoted scalars); it never under-counts a real nesting. */
 #include "base/yaml_depth.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -81,5 +83,36 @@ int yaml_depth_check(const char *text, size_t n, const char *name, int max_depth
         p = e + 1;
         line++;
     }
+    return 0;
+}
+
+int yaml_read_checked(const char *path, const char *what, size_t max_mb, char **out, size_t *len,
+                      char *err, size_t n_err)
+{
+    size_t max_bytes = max_mb << 20;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, n_err, "%s: cannot open %s: %s", path, what, strerror(errno));
+        return -1;
+    }
+    char *buf = malloc(max_bytes + 2);
+    size_t n = buf ? fread(buf, 1, max_bytes + 1, f) : 0;
+    int bad = !buf || ferror(f), e = errno;
+    fclose(f);
+    const char *nul = buf ? memchr(buf, 0, n) : NULL;
+    if (bad) snprintf(err, n_err, "%s: cannot read %s: %s", path, what, strerror(e));
+    else if (n > max_bytes) snprintf(err, n_err, "%s: larger than %zu MB; expected a YAML %s", path, max_mb, what);
+    else if (nul) snprintf(err, n_err, "%s: NUL byte at offset %zu; expected YAML text", path, (size_t)(nul - buf));
+    if (bad || n > max_bytes || nul) {
+        free(buf);
+        return -1;
+    }
+    buf[n] = 0;
+    if (yaml_depth_check(buf, n, path, YAML_MAX_DEPTH, err, n_err)) {
+        free(buf);
+        return -1;
+    }
+    *out = buf;
+    *len = n;
     return 0;
 }

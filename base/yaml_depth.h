@@ -13,4 +13,11 @@
 int yaml_depth_check(const char *text, size_t n, const char *name, int max_depth, char *err,
                      size_t n_err);
 
+/* Reads a whole YAML file (what: "config", "sweep file", ...) for a parser: refused when over
+ * max_mb MB, holding a NUL byte, or
+ * nesting deeper than YAML_MAX_DEPTH, so libyaml never sees a device, a binary, a huge input or
+ * a nesting bomb. *out is malloc'd and NUL-terminated. 0, or -1 with "path: why" in err. */
+int yaml_read_checked(const char *path, const char *what, size_t max_mb, char **out, size_t *len,
+                      char *err, size_t n_err);
+
 #endif

@@ -32,7 +32,41 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-SHAPES = {"R1": {"L": 4, "d": 128, "H": 4, "F": 512, "T": 128, "B": 16}}
+SHAPES = {"R1": {"L": 4, "d": 128, "H": 4, "F": 512, "T": 128, "B": 16},
+          "R2": {"L": 6, "d": 256, "H": 8, "F": 1024, "T": 256, "B": 8},
+          "R3": {"L": 4, "d": 128, "H": 4, "F": 512, "T": 512, "B": 4}}
+# --sweep: T 64..1024 at R1's width, then d 64..512 at T 256 (heads of 32, d_ff 4d); 2048
+# tokens per step throughout, so only the shape changes.
+SWEEP = ([{"L": 4, "d": 128, "H": 4, "F": 512, "T": t, "B": 2048 // t} for t in (64, 128, 256, 512, 1024)] +
+         [{"L": 4, "d": d, "H": d // 32, "F": 4 * d, "T": 256, "B": 8} for d in (64, 256, 512)])
+
+
+def flops_per_token(s):
+    """Training FLOPs per token: 6 N over the matrix products' parameters (q, k, v, o, the MLP,
+    the tied LM head; embeddings and norms do no products) plus attention counted causally:
+    Q K^T and P V cost 2 (i + 1) d each for query i, 4 d (T + 1) / 2 on average, times 3 for
+    forward and backward."""
+    n_mm = s["L"] * (4 * s["d"] * s["d"] + 2 * s["d"] * s["F"]) + s["d"] * VOCAB
+    return 6 * n_mm + 3 * s["L"] * 2 * s["d"] * (s["T"] + 1)
+
+
+def sgemm_worker(torch, s):
+    """GFLOP/s of OpenBLAS sgemm (torch.mm, the same library both sides use) on the shape's MLP
+    products: y = x W^T, dx = dy W, dW = dy^T x with x (B T, d), W (d_ff, d); best of 5 reps."""
+    n, d, f = s["B"] * s["T"], s["d"], s["F"]
+    g = torch.Generator().manual_seed(0)
+    x, W, dy = (torch.randn(*sh, generator=g) for sh in ((n, d), (f, d), (n, f)))
+    prods = [lambda: x @ W.t(), lambda: dy @ W, lambda: dy.t() @ x]
+    best = float("inf")
+    for rep in range(6):
+        t0 = time.perf_counter()
+        for fn in prods:
+            fn()
+        dt = time.perf_counter() - t0
+        if rep > 0:
+            best = min(best, dt)
+    return {"sgemm_gflops": 3 * 2.0 * n * d * f / best / 1e9}
+
 VOCAB = 262   # the byte tokenizer: 256 bytes + 6 specials
 
 
@@ -170,6 +204,9 @@ def torch_worker(args):
     torch.set_num_interop_threads(1)
     rss_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     s = json.loads(args.shape_json)
+    if args.model == "sgemm":
+        print(json.dumps(sgemm_worker(torch, s)))
+        return 0
     if args.model == "check":
         print(json.dumps(check_plain(torch, s)))
         return 0
@@ -331,7 +368,7 @@ def measure_torch(a, s, threads, model, show_config=False):
     if rc != 0:
         sys.exit(f"bench: PyTorch worker failed (exit {rc}): {' '.join(cmd)}\n{out}{err}")
     r = json.loads(out.strip().splitlines()[-1])
-    if model == "check":
+    if model in ("check", "sgemm"):
         return r
     meas = r["step_seconds"][a.warmup:]
     r["measured_steps"] = len(meas)
@@ -340,9 +377,10 @@ def measure_torch(a, s, threads, model, show_config=False):
     return r
 
 
-def summarize(results, sides, thread_list):
+def summarize(results, sides, thread_list, s, sgemm):
     """best-of-rounds tok/s per (side, threads), best over threads per side, and ratios: of the
-    bests, and the median over rounds of the per-round ratio."""
+    bests, and the median over rounds of the per-round ratio. Each side's roofline fraction:
+    its achieved FLOP/s (flops_per_token) over the best sgemm GFLOP/s at that thread count."""
     best = {}
     for side in sides:
         best[side] = {}
@@ -351,6 +389,8 @@ def summarize(results, sides, thread_list):
             best[side][th] = {"tok_per_s": max(r["tok_per_s"] for r in runs),
                               "all_tok_per_s": [round(r["tok_per_s"], 1) for r in runs],
                               "rss_peak_mb": max(r["rss_peak_kb"] for r in runs) / 1024.0}
+            best[side][th]["roofline"] = (best[side][th]["tok_per_s"] * flops_per_token(s) /
+                                          (max(sgemm[th]) * 1e9))
         top = max(thread_list, key=lambda th: best[side][th]["tok_per_s"])
         best[side]["best"] = {"threads": top, "tok_per_s": best[side][top]["tok_per_s"]}
     ratios = {}
@@ -392,8 +432,10 @@ def print_report(a, s, best, ratios, sides, thread_list, extra, wall):
         print(f"  {k:<42} {v:6.2f}")
 
 
-def parse_shape(a):
-    s = dict(SHAPES[a.shape])
+def parse_shape(a, name):
+    if name not in SHAPES:
+        sys.exit(f"bench: --shape {name}: unknown (known: {', '.join(sorted(SHAPES))})")
+    s = dict(SHAPES[name])
     for k in ("L", "d", "H", "F", "T", "B"):
         v = getattr(a, k)
         if v is not None:
@@ -417,10 +459,9 @@ def loadavg():
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def main_driver(a):
-    s = parse_shape(a)
-    if not os.access(a.sinklab, os.X_OK):
-        sys.exit(f"bench: {a.sinklab}: not an executable (build it, or pass --sinklab PATH)")
+def measure_shape(a, s):
+    """Every side at every thread count in interleaved rounds, plus the sgemm roofline of the
+    shape in each round; returns the summary (and prints progress unless --json)."""
     thread_list = [int(t) for t in a.threads.split(",")]
     models = ["reference", "plain"] if a.torch_model == "both" else [a.torch_model]
     sides = ["sinklab"] + [f"torch-{m}" for m in models]
@@ -436,8 +477,10 @@ def main_driver(a):
     if "plain" in models:
         extra["plain_check"] = measure_torch(a, s, 1, "check")
     results = {side: {th: [] for th in thread_list} for side in sides}
+    sgemm = {th: [] for th in thread_list}
     for r in range(a.rounds):
         for th in thread_list:
+            sgemm[th].append(measure_torch(a, s, th, "sgemm")["sgemm_gflops"])
             order = sides if (r + th) % 2 == 0 else sides[::-1]   # alternate who goes first
             for side in order:
                 if side == "sinklab":
@@ -465,16 +508,22 @@ def main_driver(a):
         t0 = results[side][thread_list[0]][0]
         extra[f"{side}_n_params"] = t0["n_params"]
         extra[f"{side}_rss_after_import_mb"] = t0["rss_after_import_kb"] / 1024.0
-    best, ratios = summarize(results, sides, thread_list)
+    best, ratios = summarize(results, sides, thread_list, s, sgemm)
     wall = time.time() - t_start
     if not a.keep:
         subprocess.run(["rm", "-rf", work], check=False)
     summary = {"shape": s, "vocab": VOCAB, "rounds": a.rounds, "steps": a.steps,
                "warmup": a.warmup, "threads": thread_list, "best": best, "ratios": ratios,
-               "wall_seconds": wall, **extra}
-    if a.json:
-        print(json.dumps(summary, indent=1, default=str))
-        return 0
+               "flops_per_token": flops_per_token(s),
+               "sgemm_gflops": {th: max(v) for th, v in sgemm.items()},
+               "sgemm_gflops_all": sgemm, "wall_seconds": wall, **extra}
+    if not a.json:
+        print_details(a, s, summary, sides, thread_list)
+    return summary
+
+
+def print_details(a, s, summary, sides, thread_list):
+    extra, best, ratios, wall = summary, summary["best"], summary["ratios"], summary["wall_seconds"]
     print(f"\nsinklab binary: {extra['sinklab_binary']}; source tree at bench time: {extra['source']}")
     print("sinklab run_info.json openblas_config: " + extra["sinklab_openblas_config"])
     print("sinklab parameters: %d; PyTorch parameters: %s" % (extra["sinklab_n_params"], ", ".join(
@@ -497,7 +546,102 @@ def main_driver(a):
         print(f"plain vs reference model (float64, same weights, B=2): |loss diff| "
               f"{c['loss_abs_diff']:.2e}, max rel grad diff {c['grad_rel_diff']:.2e}")
     print_report(a, s, best, ratios, sides, thread_list, extra, wall)
+    print("sgemm roofline (torch.mm on the MLP products, best of rounds): " + ", ".join(
+        f"{th} thr {summary['sgemm_gflops'][th]:.0f} GFLOP/s" for th in thread_list) +
+        f"; {summary['flops_per_token'] / 1e6:.2f} MFLOP per token")
+    for side in sides:
+        print(f"  {side} fraction of the sgemm roofline: " + ", ".join(
+            f"{th} thr {best[side][th]['roofline']:.2f}" for th in thread_list))
+
+
+def machine():
+    """CPU model, cores and OpenBLAS core type as this machine reports them."""
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{model}, {os.cpu_count()} cores"
+
+
+def shape_label(s):
+    for name, v in SHAPES.items():
+        if v == s:
+            return name
+    return f"L{s['L']} d{s['d']} H{s['H']} F{s['F']} T{s['T']} B{s['B']}"
+
+
+def main_driver(a):
+    if not os.access(a.sinklab, os.X_OK):
+        sys.exit(f"bench: {a.sinklab}: not an executable (build it, or pass --sinklab PATH)")
+    shapes = [parse_shape(a, name) for name in a.shape.split(",")] if a.shape else []
+    if a.sweep:
+        shapes += [dict(x) for x in SWEEP if x not in shapes]
+    if not shapes:
+        shapes = [parse_shape(a, "R1")]
+    report = {"commit": source_state(), "machine": machine(),
+              "command": "bench/bench_train.py " + " ".join(sys.argv[1:]),
+              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+              "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
+              "shapes": []}
+    runs = report["shapes"]
+    for s in shapes:
+        r = measure_shape(a, s)
+        r["label"] = shape_label(s)
+        runs.append(r)
+        if a.json_out:   # after every shape, so a long sweep that is stopped keeps what it measured
+            with open(a.json_out, "w") as f:
+                json.dump(report, f, indent=1, default=str)
+    if a.json:
+        print(json.dumps(report, indent=1, default=str))
+    elif len(runs) > 1 or a.json_out:
+        print()
+        print(markdown_table(report))
     return 0
+
+
+def markdown_table(report):
+    """The README/BENCH table from a --json-out summary: tok/s per side and thread count, the
+    sinklab/PyTorch ratios, sinklab's fraction of the sgemm roofline, and time per token against
+    attention FLOPs for the T sweep."""
+    lines = [f"commit {report['commit']}, {report['date']}, {report['machine']}, "
+             f"OPENBLAS_CORETYPE={report['openblas_coretype']}",
+             f"command: `{report['command']}`", "",
+             "| shape | threads | sinklab tok/s | PyTorch tok/s | sinklab / PyTorch | sgemm GFLOP/s "
+             "| sinklab roofline | sinklab best / PyTorch best | sinklab n thr / 1 thr |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in report["shapes"]:
+        th_list = [int(t) for t in r["threads"]]
+        torch_sides = [k for k in r["best"] if k != "sinklab"]
+        tb = max(torch_sides, key=lambda k: r["best"][k]["best"]["tok_per_s"])
+        sb = r["best"]["sinklab"]
+        k1 = str(th_list[0]) if str(th_list[0]) in sb else th_list[0]
+        for i, th in enumerate(th_list):
+            key = str(th) if str(th) in sb else th
+            sl, pt = sb[key]["tok_per_s"], max(r["best"][k][key]["tok_per_s"] for k in torch_sides)
+            row = (f"| {r['label'] if i == 0 else ''} | {th} | {sl:.0f} | {pt:.0f} | {sl / pt:.2f} "
+                   f"| {r['sgemm_gflops'][key]:.0f} | {sb[key]['roofline']:.2f} |")
+            if i == 0:
+                row += f" {sb['best']['tok_per_s'] / r['best'][tb]['best']['tok_per_s']:.2f} |"
+            else:
+                row += " |"
+            row += f" {sl / sb[k1]['tok_per_s']:.2f} |" if i > 0 else " |"
+            lines.append(row)
+    tsweep = sorted((r for r in report["shapes"] if r["shape"]["d"] == 128 and r["shape"]["L"] == 4
+                     and r["shape"]["T"] * r["shape"]["B"] == 2048), key=lambda r: r["shape"]["T"])
+    if len(tsweep) > 1:
+        base = tsweep[0]
+        th = base["threads"][0]
+        key = lambda r: str(th) if str(th) in r["best"]["sinklab"] else th
+        tpt = lambda r: 1.0 / r["best"]["sinklab"][key(r)]["tok_per_s"]
+        lines += ["", f"T scaling at d 128 ({th} thread): sinklab time per token and training FLOPs "
+                      f"per token, both relative to T = {base['shape']['T']}", "",
+                  "| T | time / token | FLOPs / token |", "|---|---|---|"]
+        for r in tsweep:
+            lines.append(f"| {r['shape']['T']} | {tpt(r) / tpt(base):.2f} | "
+                         f"{r['flops_per_token'] / base['flops_per_token']:.2f} |")
+    return "\n".join(lines)
 
 
 def main(argv=None):
@@ -513,7 +657,15 @@ def main(argv=None):
                         "step; default 12) so a collapsed run cannot stretch the benchmark")
     p.add_argument("--threads", default="1,2", help="thread counts, comma-separated (default 1,2)")
     p.add_argument("--torch-model", choices=("both", "reference", "plain"), default="both")
-    p.add_argument("--shape", choices=sorted(SHAPES), default="R1")
+    p.add_argument("--shape", default=None,
+                   help="shape preset(s), comma-separated: " + ", ".join(
+                       f"{k} (L{v['L']} d{v['d']} H{v['H']} F{v['F']} T{v['T']} B{v['B']})"
+                       for k, v in SHAPES.items()) + " (default R1)")
+    p.add_argument("--sweep", action="store_true",
+                   help="also run the T/d scaling sweep (T 64..1024 at d 128, d 64..512 at T 256)")
+    p.add_argument("--json-out", metavar="FILE", help="also write the JSON summary to FILE")
+    p.add_argument("--table", metavar="FILE", nargs="+",
+                   help="print the markdown tables of --json-out summaries and exit")
     for k, what in (("L", "layers"), ("d", "d_model"), ("H", "heads"), ("F", "d_ff"),
                     ("T", "sequence length"), ("B", "batch size")):
         p.add_argument(f"--{k}", type=int, help=f"override the shape's {what}")
@@ -542,6 +694,15 @@ def main(argv=None):
     if a.worker:
         a.threads = int(a.threads)
         return torch_worker(a)
+    if a.table:
+        reports = []
+        for path in a.table:
+            with open(path) as f:
+                reports.append(json.load(f))
+        for r in reports:
+            print(markdown_table(r))
+            print()
+        return 0
     return main_driver(a)
 
 

@@ -1,11 +1,14 @@
 /* attention.c: the fused attention op (every normalizer and learned sink in one kernel), its
- * backward, and the ALiBi slopes. Work is split over (b, h) blocks; each block is computed by one
- * thread in a fixed order, and per-head sink gradients are reduced serially over b, so results are
- * bit-identical for any thread count. Backward recomputes each row's probabilities with the same
- * code as forward, so nothing of size T^2 is saved. */
+ * backward, and the ALiBi slopes. Queries go in tiles of ATTN_TILE rows against the union of
+ * their key ranges: the four products are cblas_sgemm calls on the strided head columns, the
+ * normalizers are row loops. Work is split over (b, h) blocks; each block is computed by one
+ * thread in a fixed order, and per-head sink gradients are reduced serially over b, so results
+ * are bit-identical for any thread count. Backward recomputes each tile's probabilities with the
+ * same code as forward, so nothing of size T^2 is saved (scratch is ATTN_TILE x T per thread). */
 #include "model/attention.h"
 #include "model/fastmath.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -21,24 +24,32 @@ typedef struct {
     const float *slopes;
     Tensor *q, *k, *v, *sink_k, *sink_v, *sink_logit;
     int *row_lo, *row_hi;        /* (B, T): first and last allowed key of each query */
+    uint8_t *row_dense;          /* (B, T): 1 if every key in [lo, hi] is allowed (causal rows) */
     Arena *arena;                /* backward scratch */
 } AttnCtx;
 
-/* Backward updates dK and dV from this many query rows at once, so each key row is loaded and
- * stored once per group instead of once per query (backward 1.5x faster at T = 128). */
-#define ROW_GROUP 4
+/* Queries are processed in tiles of this many rows against the union of their key ranges: the
+ * products Q K^T, P V and their gradients are then single cblas_sgemm calls straight on the
+ * (B, T, H*D) tensors (ld = H*D, no head copies), and a causal mask only wastes the upper half of
+ * each diagonal tile. 32 rows measured best at R1 (T 128, D 32); see docs/BENCH.md. */
+#define ATTN_TILE 32
 
 /* Below this many multiply-adds (B H T^2 D) a parallel region costs more than it saves (probes,
  * tests); results do not depend on it, since every (b, h) block is computed the same way. */
 #define ATTN_PARALLEL_MIN ((size_t)1 << 18)
 
-/* One thread's working copies of a (b, h) block, all contiguous so inner loops vectorise. */
+/* One thread's working tiles, each (ATTN_TILE, T) stored with the tile's key span as stride. */
 typedef struct {
-    float *Q, *K, *V, *KT, *VT;  /* (T, D) and transposed (D, T) */
-    float *dO, *dQ, *dK, *dV;    /* (T, D) */
-    float *s;                    /* (T) row buffer */
-    float *p, *dp;               /* (ROW_GROUP, T): weights and score gradients of a row group */
+    float *S;                    /* scores (softmax family) or sigmoid'(score) (sigmoid forms) */
+    float *P;                    /* weights */
+    float *dP;                   /* gradients of the weights, then of the pre-scale scores */
+    float *g;                    /* (ATTN_TILE): per row, the sink key's weight or score gradient */
 } Scratch;
+
+/* Rows i0 .. i0+m-1 of block (b, h) against keys k0 .. k0+n-1, the union of the rows' ranges. */
+typedef struct {
+    int b, h, i0, m, k0, n;
+} Tile;
 
 /* The extra (non-data) terms of one row after normalisation. */
 typedef struct {
@@ -49,6 +60,16 @@ typedef struct {
     float slope_key, slope_logit;  /* sigmoid forms: sigmoid'(score) of the extra terms */
 } RowExtra;
 
+extern void openblas_set_num_threads(int);
+
+/* Row-major sgemm on the block's strided operands: C (M, N) = alpha op(A) op(B) + beta C. */
+static void sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                  const float *B, int ldb, float beta, float *C, int ldc)
+{
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 /* sigmoid(x), and its slope sigmoid(x) (1 - sigmoid(x)) computed as e sigmoid^2 with e = exp(-x):
  * 1 - sigmoid(x) would cancel catastrophically for large x. */
 static float sigmoid_slope(float x, float *slope)
@@ -58,11 +79,6 @@ static float sigmoid_slope(float x, float *slope)
     return sg;
 }
 
-static int is_softmax_family(Normalizer n)
-{
-    return n == ATTN_SOFTMAX || n == ATTN_SOFTMAX1 || n == ATTN_SCALED;
-}
-
 static float dotf(const float *a, const float *b, int n)
 {
     float s = 0.0f;
@@ -70,53 +86,9 @@ static float dotf(const float *a, const float *b, int n)
     return s;
 }
 
-/* s[j] = x . M[:, j] for j in [lo, hi], M (D, T) transposed keys or values. Blocks of W columns
- * accumulate in registers over d (W = 32 gives 8 independent SSE chains, hiding add latency; a
- * plain d-outer axpy reloads s[] every step and was 2x slower). Every s[j] sums d = 0..D-1 in
- * order whichever block computes it, so a row's result never depends on where its range starts. */
-#define ROW_DOTS_BLOCK(W)                                                            \
-    for (; j + (W) <= hi + 1; j += (W)) {                                            \
-        float acc[W] = {0};                                                          \
-        for (int d = 0; d < D; d++) {                                                \
-            float xd = x[d];                                                         \
-            const float *md = M + (size_t)d * T + j;                                 \
-            for (int u = 0; u < (W); u++) acc[u] += xd * md[u];                      \
-        }                                                                            \
-        for (int u = 0; u < (W); u++) s[j + u] = acc[u];                             \
-    }
-
-static void row_dots(float *s, const float *x, const float *M, int T, int D, int lo, int hi)
-{
-    int j = lo;
-    ROW_DOTS_BLOCK(32)
-    ROW_DOTS_BLOCK(8)
-    ROW_DOTS_BLOCK(1)
-}
-
-/* o[d] += sum_j w[j] R[j][d] over j in [lo, hi], R (T, D) row-major: blocks of output dims in
- * registers, j summed in order in every block. */
-#define ROW_MIX_BLOCK(W)                                                             \
-    for (; d0 + (W) <= D; d0 += (W)) {                                               \
-        float acc[W];                                                                \
-        for (int u = 0; u < (W); u++) acc[u] = o[d0 + u];                            \
-        for (int j = lo; j <= hi; j++) {                                             \
-            float wj = w[j];                                                         \
-            const float *r = R + (size_t)j * D + d0;                                 \
-            for (int u = 0; u < (W); u++) acc[u] += wj * r[u];                       \
-        }                                                                            \
-        for (int u = 0; u < (W); u++) o[d0 + u] = acc[u];                            \
-    }
-
-static void row_mix(float *o, const float *w, const float *R, int D, int lo, int hi)
-{
-    int d0 = 0;
-    ROW_MIX_BLOCK(32)
-    ROW_MIX_BLOCK(8)
-    ROW_MIX_BLOCK(1)
-}
-
 /* sum_j x[j] y[j] (y NULL: sum_j x[j]) over [lo, hi] in 8 interleaved partial sums combined in a
  * fixed order: deterministic, and 8 independent add chains instead of one serial chain. */
+SL_VECTOR_CLONES
 static float row_sum(const float *x, const float *y, int lo, int hi)
 {
     float acc[8] = {0};
@@ -132,16 +104,27 @@ static float row_sum(const float *x, const float *y, int lo, int hi)
     return t;
 }
 
-/* max of s[j] over allowed j in [lo, hi] (-inf if none); max is exact in any order, so 8 lanes
- * run in parallel. */
+/* max of s[j] over allowed j in [lo, hi] (-inf if none; al NULL: every j is allowed); max is
+ * exact in any order, so 8 lanes run in parallel, branch-free so the loop vectorises. */
+SL_VECTOR_CLONES
 static float row_max(const float *s, const uint8_t *al, int lo, int hi)
 {
     float acc[8];
     for (int u = 0; u < 8; u++) acc[u] = -INFINITY;
     int j = lo;
+    if (!al) {
+        for (; j + 8 <= hi + 1; j += 8)
+            for (int u = 0; u < 8; u++) acc[u] = s[j + u] > acc[u] ? s[j + u] : acc[u];
+        for (; j <= hi; j++) acc[0] = s[j] > acc[0] ? s[j] : acc[0];
+    }
     for (; j + 8 <= hi + 1; j += 8)
-        for (int u = 0; u < 8; u++)
-            if (al[j + u] && s[j + u] > acc[u]) acc[u] = s[j + u];
+        for (int u = 0; u < 8; u++) {
+            /* v = allowed ? s : -inf, selected on the bits (a float select would not vectorise) */
+            uint32_t keep = 0u - (uint32_t)(al[j + u] != 0);
+            union { float f; uint32_t u; } v = {.f = s[j + u]}, ninf = {.f = -INFINITY};
+            v.u = (v.u & keep) | (ninf.u & ~keep);
+            acc[u] = v.f > acc[u] ? v.f : acc[u];
+        }
     float m = -INFINITY;
     for (int u = 0; u < 8; u++) m = acc[u] > m ? acc[u] : m;
     for (; j <= hi; j++)
@@ -149,51 +132,54 @@ static float row_max(const float *s, const uint8_t *al, int lo, int hi)
     return m;
 }
 
-static void scratch_alloc(Scratch *sc, Arena *a, int T, int D)
+/* p[j] = exp(s[j] - m) where allowed, 0 elsewhere, for j in [lo, hi] (al NULL: all allowed).
+ * The masked lanes are cleared on the bits (their exponent may overflow: masked keys are not in
+ * the max). */
+SL_VECTOR_CLONES
+static void row_exp(float *p, const float *s, const uint8_t *al, float m, int lo, int hi)
 {
-    size_t td = (size_t)T * D;
-    sc->Q = arena_alloc(a, td * sizeof(float));
-    sc->K = arena_alloc(a, td * sizeof(float));
-    sc->V = arena_alloc(a, td * sizeof(float));
-    sc->KT = arena_alloc(a, td * sizeof(float));
-    sc->VT = arena_alloc(a, td * sizeof(float));
-    sc->dO = arena_alloc(a, td * sizeof(float));
-    sc->dQ = arena_alloc(a, td * sizeof(float));
-    sc->dK = arena_alloc(a, td * sizeof(float));
-    sc->dV = arena_alloc(a, td * sizeof(float));
-    sc->s = arena_alloc(a, (size_t)T * sizeof(float));
-    sc->p = arena_alloc(a, (size_t)ROW_GROUP * T * sizeof(float));
-    sc->dp = arena_alloc(a, (size_t)ROW_GROUP * T * sizeof(float));
+    if (!al) {
+        for (int j = lo; j <= hi; j++) p[j] = exp_nonpos(s[j] - m);
+        return;
+    }
+    for (int j = lo; j <= hi; j++) {
+        union { float f; uint32_t u; } e = {.f = exp_nonpos(s[j] - m)};
+        e.u &= 0u - (uint32_t)(al[j] != 0);
+        p[j] = e.f;
+    }
 }
 
-static Scratch *scratch_for_threads(Arena *a, int n_threads, int T, int D)
+SL_VECTOR_CLONES
+static void row_scale(float *p, float f, int lo, int hi)
 {
+    for (int j = lo; j <= hi; j++) p[j] *= f;
+}
+
+/* x[j] = 0 for j in [0, n) outside [lo, hi] (lo > hi: the whole row). */
+static void row_clear_outside(float *x, int lo, int hi, int n)
+{
+    int a = lo < n ? lo : n, z = hi + 1 > 0 ? hi + 1 : 0;
+    if (a > 0) memset(x, 0, (size_t)a * sizeof(float));
+    if (z < n) memset(x + z, 0, (size_t)(n - z) * sizeof(float));
+}
+
+static Scratch *scratch_for_threads(Arena *a, int n_threads, int T)
+{
+    size_t tile = (size_t)ATTN_TILE * T * sizeof(float);
     Scratch *sc = arena_alloc(a, (size_t)n_threads * sizeof(Scratch));
-    for (int t = 0; t < n_threads; t++) scratch_alloc(&sc[t], a, T, D);
+    for (int t = 0; t < n_threads; t++) {
+        sc[t].S = arena_alloc_uninit(a, tile);
+        sc[t].P = arena_alloc_uninit(a, tile);
+        sc[t].dP = arena_alloc_uninit(a, tile);
+        sc[t].g = arena_alloc(a, ATTN_TILE * sizeof(float));
+    }
     return sc;
 }
 
-/* Copies head h of batch b from a (B, T, H*D) tensor into dst (T, D) and, if dstT, (D, T). */
-static void block_load(float *dst, float *dstT, const float *src, const AttnCtx *c, int b, int h)
+/* Row (b, t), head h of a (B, T, H*D) tensor. */
+static const float *head_row(const float *x, const AttnCtx *c, int b, int h, int t)
 {
-    int T = c->T, D = c->D;
-    for (int t = 0; t < T; t++) {
-        const float *row = src + ((size_t)b * T + t) * c->C + (size_t)h * D;
-        memcpy(dst + (size_t)t * D, row, (size_t)D * sizeof(float));
-        if (dstT)
-            for (int d = 0; d < D; d++) dstT[(size_t)d * T + t] = row[d];
-    }
-}
-
-/* grad (B, T, H*D) head h of batch b += src (T, D). */
-static void block_accumulate(float *grad, const float *src, const AttnCtx *c, int b, int h)
-{
-    int T = c->T, D = c->D;
-    for (int t = 0; t < T; t++) {
-        float *row = grad + ((size_t)b * T + t) * c->C + (size_t)h * D;
-        const float *s = src + (size_t)t * D;
-        for (int d = 0; d < D; d++) row[d] += s[d];
-    }
+    return x + ((size_t)b * c->T + t) * c->C + (size_t)h * c->D;
 }
 
 static size_t attn_work(const AttnCtx *c)
@@ -203,7 +189,7 @@ static size_t attn_work(const AttnCtx *c)
 
 /* First and last allowed key of every query, so rows only touch their mask's support
  * (half the work for causal masks, far less for windows). lo > hi marks an empty row. */
-static void rows_find_range(int *lo, int *hi, const uint8_t *allowed, int B, int T)
+static void rows_find_range(int *lo, int *hi, uint8_t *dense, const uint8_t *allowed, int B, int T)
 {
     int par = (size_t)B * T * T >= ATTN_PARALLEL_MIN;
     #pragma omp parallel for schedule(static) if (par)
@@ -214,102 +200,145 @@ static void rows_find_range(int *lo, int *hi, const uint8_t *allowed, int B, int
         while (z >= 0 && !al[z]) z--;
         lo[r] = a;
         hi[r] = z;
+        int n = 0;
+        for (int j = a; j <= z; j++) n += al[j];
+        dense[r] = n == z - a + 1;
     }
 }
 
-/* Weights of query i in block (b, h): p[j] for j in [lo, hi] (0 where not allowed) and the extra
- * terms in ex. qi (D) is the query, sc->KT the block's keys. On return s[j] holds the scores for
- * the softmax family and sigmoid'(score) (0 where not allowed) for the sigmoid forms, which is
- * what backward needs. */
-static void row_weights(float *p, RowExtra *ex, float *s, const AttnCtx *c, const Scratch *sc,
-                        const float *qi, int b, int h, int i)
+/* The tile of rows i0 .. i0+m-1 and the union of their key ranges (n = 0 if all are empty). */
+static Tile tile_make(const AttnCtx *c, int b, int h, int i0)
 {
-    int T = c->T, D = c->D;
-    int lo = c->row_lo[b * T + i], hi = c->row_hi[b * T + i];
-    const uint8_t *al = c->allowed + ((size_t)b * T + i) * T;
+    Tile t = {b, h, i0, c->T - i0 < ATTN_TILE ? c->T - i0 : ATTN_TILE, c->T, 0};
+    int khi = -1;
+    for (int r = 0; r < t.m; r++) {
+        int lo = c->row_lo[b * c->T + i0 + r], hi = c->row_hi[b * c->T + i0 + r];
+        if (lo > hi) continue;
+        if (lo < t.k0) t.k0 = lo;
+        if (hi > khi) khi = hi;
+    }
+    t.n = khi >= t.k0 ? khi - t.k0 + 1 : 0;
+    if (t.n == 0) t.k0 = 0;
+    return t;
+}
+
+/* S (m, n) = Q_tile K_span^T / sqrt(D): one sgemm on the strided head columns. */
+static void tile_scores(float *S, const AttnCtx *c, const Tile *t)
+{
+    if (t->n == 0) return;
+    sgemm(0, 1, t->m, t->n, c->D, c->inv_sqrt_d, head_row(c->q->data, c, t->b, t->h, t->i0), c->C,
+          head_row(c->k->data, c, t->b, t->h, t->k0), c->C, 0.0f, S, t->n);
+}
+
+/* Weights of row r of tile t from its scores s (n, key k0 + j at j): p[j] (0 where not allowed
+ * or outside the row's range) and the extra terms in ex. On return s[j] holds sigmoid'(score)
+ * (0 where not allowed) for the sigmoid forms, which is what backward needs. */
+static void row_weights(float *p, RowExtra *ex, float *s, const AttnCtx *c, const Tile *t, int r)
+{
+    int T = c->T, D = c->D, b = t->b, h = t->h, i = t->i0 + r, n = t->n;
+    int lo = c->row_lo[b * T + i] - t->k0, hi = c->row_hi[b * T + i] - t->k0;
+    const uint8_t *al = c->allowed + ((size_t)b * T + i) * T + t->k0;
+    const float *qi = head_row(c->q->data, c, b, h, i);
     memset(ex, 0, sizeof *ex);
-    row_dots(s, qi, sc->KT, T, D, lo, hi);
-    for (int j = lo; j <= hi; j++) s[j] *= c->inv_sqrt_d;
+    row_clear_outside(p, lo, hi, n);
     if (c->slopes) {
         const int32_t *pos = c->positions + (size_t)b * T;
         float m = c->slopes[h];
-        for (int j = lo; j <= hi; j++) s[j] -= m * fabsf((float)(pos[i] - pos[j]));
+        for (int j = lo; j <= hi; j++) s[j] -= m * fabsf((float)(pos[i] - pos[t->k0 + j]));
     }
     int has_key = c->sink_k != NULL, has_logit = c->sink_logit != NULL;
     float sk = has_key ? dotf(qi, c->sink_k->data + (size_t)h * D, D) * c->inv_sqrt_d : 0.0f;
     float bl = has_logit ? c->sink_logit->data[h] : 0.0f;
+    float b0 = c->sig_bias, z, f;
 
-    if (is_softmax_family(c->norm)) {
+    switch (c->norm) {
+    case ATTN_SOFTMAX:
+    case ATTN_SOFTMAX1:
+    case ATTN_SCALED: {
         /* Stable form: subtract the max over every term, sink terms included. */
-        float m = row_max(s, al, lo, hi);
+        const uint8_t *mal = c->row_dense[b * T + i] ? NULL : al;
+        float m = row_max(s, mal, lo, hi);
         if (has_key && sk > m) m = sk;
         if (has_logit && bl > m) m = bl;
         if (c->norm == ATTN_SOFTMAX1 && 0.0f > m) m = 0.0f;
-        /* Exponentiate everything (a pure float loop vectorises), then zero the masked keys. */
-        for (int j = lo; j <= hi; j++) p[j] = exp_nonpos(s[j] - m);
-        for (int j = lo; j <= hi; j++)
-            if (!al[j]) p[j] = 0.0f;
-        float z = row_sum(p, NULL, lo, hi);
+        row_exp(p, s, mal, m, lo, hi);
+        z = row_sum(p, NULL, lo, hi);
         if (has_key) ex->key = exp_nonpos(sk - m);
         if (has_logit) ex->logit = exp_nonpos(bl - m);
         if (c->norm == ATTN_SOFTMAX1) ex->fixed = exp_nonpos(-m);
         z += ex->key + ex->logit + ex->fixed;
         /* z >= 1 unless the row has no term at all (then everything stays 0). */
-        float f = z > 0.0f ? (c->norm == ATTN_SCALED ? c->scale : 1.0f) / z : 0.0f;
-        for (int j = lo; j <= hi; j++) p[j] *= f;
+        f = z > 0.0f ? (c->norm == ATTN_SCALED ? c->scale : 1.0f) / z : 0.0f;
+        row_scale(p, f, lo, hi);
         ex->key *= f;
         ex->logit *= f;
         ex->fixed *= f;
         return;
     }
-    float b0 = c->sig_bias;
-    for (int j = lo; j <= hi; j++) {
-        if (al[j]) {
-            p[j] = sigmoid_slope(s[j] + b0, &s[j]);
-        } else {
-            p[j] = 0.0f;
-            s[j] = 0.0f;
+    case ATTN_SIGMOID:
+    case ATTN_SIGMOID_NORM:
+        for (int j = lo; j <= hi; j++) {
+            if (al[j]) {
+                p[j] = sigmoid_slope(s[j] + b0, &s[j]);
+            } else {
+                p[j] = 0.0f;
+                s[j] = 0.0f;
+            }
         }
+        if (has_key) ex->key = sigmoid_slope(sk + b0, &ex->slope_key);
+        if (c->norm == ATTN_SIGMOID) return;
+        /* sigmoid_norm: the logit sink is a virtual key with score b_h; divide by the row sum. */
+        if (has_logit) ex->logit = sigmoid_slope(bl + b0, &ex->slope_logit);
+        z = row_sum(p, NULL, lo, hi) + ex->key + ex->logit;
+        ex->z = z;
+        f = z > 0.0f ? 1.0f / z : 0.0f;
+        for (int j = lo; j <= hi; j++) p[j] *= f;
+        ex->key *= f;
+        ex->logit *= f;
+        return;
     }
-    if (has_key) ex->key = sigmoid_slope(sk + b0, &ex->slope_key);
-    if (c->norm == ATTN_SIGMOID) return;
-    /* sigmoid_norm: the logit sink is a virtual key with score b_h; divide by the row sum. */
-    if (has_logit) ex->logit = sigmoid_slope(bl + b0, &ex->slope_logit);
-    float z = row_sum(p, NULL, lo, hi) + ex->key + ex->logit;
-    ex->z = z;
-    float f = z > 0.0f ? 1.0f / z : 0.0f;
-    for (int j = lo; j <= hi; j++) p[j] *= f;
-    ex->key *= f;
-    ex->logit *= f;
 }
 
 /* ---- forward ---------------------------------------------------------------------------- */
 
-/* out (B, T, H*D) head h of batch b; optional probes keep (B, H, T, T) and mass (B, H, T). */
-static void attn_forward_block(float *out, float *keep, float *mass, Scratch *sc,
-                               const AttnCtx *c, int b, int h)
+/* out (B, T, H*D) rows of tile t; optional probes keep (B, H, T, T) and mass (B, H, T). */
+static void attn_forward_tile(float *out, float *keep, float *mass, Scratch *sc, const AttnCtx *c,
+                              const Tile *t)
 {
-    int T = c->T, D = c->D;
-    block_load(sc->Q, NULL, c->q->data, c, b, h);
-    block_load(sc->K, sc->KT, c->k->data, c, b, h);
-    block_load(sc->V, NULL, c->v->data, c, b, h);
-    const float *sv = c->sink_v ? c->sink_v->data + (size_t)h * D : NULL;
-    for (int i = 0; i < T; i++) {
-        int lo = c->row_lo[b * T + i], hi = c->row_hi[b * T + i];
+    int T = c->T, D = c->D, n = t->n;
+    tile_scores(sc->S, c, t);
+    for (int r = 0; r < t->m; r++) {
         RowExtra ex;
-        row_weights(sc->p, &ex, sc->s, c, sc, sc->Q + (size_t)i * D, b, h, i);
-        float *o = out + ((size_t)b * T + i) * c->C + (size_t)h * D;
-        for (int d = 0; d < D; d++) o[d] = 0.0f;
-        row_mix(o, sc->p, sc->V, D, lo, hi);
-        if (sv)
-            for (int d = 0; d < D; d++) o[d] += ex.key * sv[d];
-        size_t row = ((size_t)b * c->H + h) * T + i;
+        row_weights(sc->P + (size_t)r * n, &ex, sc->S + (size_t)r * n, c, t, r);
+        sc->g[r] = ex.key;
+        size_t row = ((size_t)t->b * c->H + t->h) * T + t->i0 + r;
         if (keep) {
             float *kr = keep + row * T;
             memset(kr, 0, (size_t)T * sizeof(float));
-            for (int j = lo; j <= hi; j++) kr[j] = sc->p[j];
+            if (n) memcpy(kr + t->k0, sc->P + (size_t)r * n, (size_t)n * sizeof(float));
         }
         if (mass) mass[row] = ex.key + ex.logit + ex.fixed;
+    }
+    /* forward: o_i = sum_j p_j v_j + p_key sink_v */
+    float *o = out + ((size_t)t->b * T + t->i0) * c->C + (size_t)t->h * D;
+    if (n)
+        sgemm(0, 0, t->m, D, n, 1.0f, sc->P, n, head_row(c->v->data, c, t->b, t->h, t->k0), c->C,
+              0.0f, o, c->C);
+    else
+        for (int r = 0; r < t->m; r++) memset(o + (size_t)r * c->C, 0, (size_t)D * sizeof(float));
+    if (c->sink_v) {
+        const float *sv = c->sink_v->data + (size_t)t->h * D;
+        for (int r = 0; r < t->m; r++)
+            for (int d = 0; d < D; d++) o[(size_t)r * c->C + d] += sc->g[r] * sv[d];
+    }
+}
+
+static void attn_forward_block(float *out, float *keep, float *mass, Scratch *sc,
+                               const AttnCtx *c, int b, int h)
+{
+    for (int i0 = 0; i0 < c->T; i0 += ATTN_TILE) {
+        Tile t = tile_make(c, b, h, i0);
+        attn_forward_tile(out, keep, mass, sc, c, &t);
     }
 }
 
@@ -320,117 +349,106 @@ typedef struct {
     float *dsk, *dsv, *dlogit;   /* (B*H, D), (B*H, D), (B*H) */
 } SinkPartials;
 
-/* Score gradients of query i (forward row_weights, then the normalizer's derivative): on
- * return p holds the weights, dp the gradient of the pre-scale scores q_i . k_j (0 outside the
- * mask); dQ row i, dsk, dsv and *dlogit are accumulated. */
-static void row_backward(float *p, float *dp, float *dsk, float *dsv, float *dlogit, Scratch *sc,
-                         const AttnCtx *c, int b, int h, int i)
+/* Score gradients of row r of tile t (forward row_weights, then the normalizer's derivative):
+ * p, dp and s are the row's (n) slices of the tile; dp holds dO_i . v_j on entry and the
+ * gradient of the pre-scale scores q_i . k_j on return (0 outside the mask). Returns the
+ * gradient of the pre-scale sink key score; dsk, dsv and *dlogit are accumulated. */
+static float row_backward(float *p, float *dp, float *s, float *dsk, float *dsv, float *dlogit,
+                          const AttnCtx *c, const Tile *t, const float *doi, int r)
 {
-    int T = c->T, D = c->D;
-    int lo = c->row_lo[b * T + i], hi = c->row_hi[b * T + i];
-    const float *qi = sc->Q + (size_t)i * D, *doi = sc->dO + (size_t)i * D;
-    const float *skh = c->sink_k ? c->sink_k->data + (size_t)h * D : NULL;
+    int T = c->T, D = c->D, b = t->b, h = t->h, i = t->i0 + r, n = t->n;
+    int lo = c->row_lo[b * T + i] - t->k0, hi = c->row_hi[b * T + i] - t->k0;
     const float *sv = c->sink_v ? c->sink_v->data + (size_t)h * D : NULL;
-    float *s = sc->s;
     RowExtra ex;
-    row_weights(p, &ex, s, c, sc, qi, b, h, i);
+    row_weights(p, &ex, s, c, t, r);
     /* forward was: o_i = sum_j p_j v_j + p_key sink_v */
-    row_dots(dp, doi, sc->VT, T, D, lo, hi);
     float dp_key = sv ? dotf(doi, sv, D) : 0.0f;
-    float ds_key = 0.0f, ds_logit = 0.0f;
-    if (is_softmax_family(c->norm)) {
+    float ds_key = 0.0f, ds_logit = 0.0f, rho, iz;
+    switch (c->norm) {
+    case ATTN_SOFTMAX:
+    case ATTN_SOFTMAX1:
+    case ATTN_SCALED: {
         /* p_u = c e_u / Z: dS_u = p_u (dP_u - sum_t p_t dP_t / c). */
-        float rho = ex.key * dp_key + row_sum(p, dp, lo, hi);
-        float r = rho / (c->norm == ATTN_SCALED ? c->scale : 1.0f);
-        for (int j = lo; j <= hi; j++) dp[j] = p[j] * (dp[j] - r);
-        ds_key = ex.key * (dp_key - r);
-        ds_logit = ex.logit * (0.0f - r);
-    } else if (c->norm == ATTN_SIGMOID) {
+        rho = ex.key * dp_key + row_sum(p, dp, lo, hi);
+        float q = rho / (c->norm == ATTN_SCALED ? c->scale : 1.0f);
+        for (int j = lo; j <= hi; j++) dp[j] = p[j] * (dp[j] - q);
+        ds_key = ex.key * (dp_key - q);
+        ds_logit = ex.logit * (0.0f - q);
+        break;
+    }
+    case ATTN_SIGMOID:
         /* p_u = sigmoid(s_u + b): dS_u = dP_u sigmoid'(s_u + b); s[] holds the slopes. */
         for (int j = lo; j <= hi; j++) dp[j] = dp[j] * s[j];
         ds_key = dp_key * ex.slope_key;
-    } else {
+        break;
+    case ATTN_SIGMOID_NORM:
         /* p_u = sig_u / z (quotient rule): dsig_u = (dP_u - sum_t p_t dP_t) / z,
          * dS_u = dsig_u sigmoid'(s_u + b); s[] holds the slopes. */
-        float rho = ex.key * dp_key + row_sum(p, dp, lo, hi);
-        float iz = ex.z > 0.0f ? 1.0f / ex.z : 0.0f;
+        rho = ex.key * dp_key + row_sum(p, dp, lo, hi);
+        iz = ex.z > 0.0f ? 1.0f / ex.z : 0.0f;
         for (int j = lo; j <= hi; j++) dp[j] = (dp[j] - rho) * iz * s[j];
         ds_key = (dp_key - rho) * iz * ex.slope_key;
         ds_logit = (0.0f - rho) * iz * ex.slope_logit;
+        break;
     }
     /* forward was: s_ij = q_i . k_j / sqrt(D) (+ ALiBi, which has no parameters) */
     for (int j = lo; j <= hi; j++) dp[j] *= c->inv_sqrt_d;
-    float *dqi = sc->dQ + (size_t)i * D;
-    row_mix(dqi, dp, sc->K, D, lo, hi);
-    if (skh) {
-        float g = ds_key * c->inv_sqrt_d;
-        for (int d = 0; d < D; d++) dqi[d] += g * skh[d];
+    row_clear_outside(dp, lo, hi, n);
+    float g = ds_key * c->inv_sqrt_d;
+    if (c->sink_k) {
+        const float *qi = head_row(c->q->data, c, b, h, i);
         for (int d = 0; d < D; d++) dsk[d] += g * qi[d];
     }
     if (sv)
         for (int d = 0; d < D; d++) dsv[d] += ex.key * doi[d];
     *dlogit += ds_logit;
+    return g;
 }
 
-/* dst[j] += sum_r w[r][j] x_r for j in [lo, hi] and the ROW_GROUP rows r (w rows of stride T,
- * zero where a row does not reach j): dK += dS^T Q and dV += P^T dO for one row group. */
-static void group_rank_update(float *dst, const float *w, const float *const *x, int T, int D,
-                              int lo, int hi)
+/* Gradients of tile t: recompute S and P, dP = dO V^T, the per-row derivative, then
+ * dQ += dS K, dK += dS^T Q and dV += P^T dO, each one sgemm accumulating into the grads. */
+static void attn_backward_tile(Scratch *sc, float *dsk, float *dsv, float *dlogit,
+                               const AttnCtx *c, const float *dout, const Tile *t)
 {
-    for (int j = lo; j <= hi; j++) {
-        float g0 = w[j], g1 = w[T + j], g2 = w[2 * T + j], g3 = w[3 * T + j];
-        if (g0 == 0.0f && g1 == 0.0f && g2 == 0.0f && g3 == 0.0f) continue;
-        float *dj = dst + (size_t)j * D;
-        for (int d = 0; d < D; d++)
-            dj[d] += g0 * x[0][d] + g1 * x[1][d] + g2 * x[2][d] + g3 * x[3][d];
+    int D = c->D, C = c->C, m = t->m, n = t->n, b = t->b, h = t->h;
+    const float *dO = head_row(dout, c, b, h, t->i0);
+    tile_scores(sc->S, c, t);
+    if (n)
+        sgemm(0, 1, m, n, D, 1.0f, dO, C, head_row(c->v->data, c, b, h, t->k0), C, 0.0f, sc->dP, n);
+    for (int r = 0; r < m; r++)
+        sc->g[r] = row_backward(sc->P + (size_t)r * n, sc->dP + (size_t)r * n, sc->S + (size_t)r * n,
+                                dsk, dsv, dlogit, c, t, dO + (size_t)r * C, r);
+    if (c->q->grad) {
+        float *dq = c->q->grad + ((size_t)b * c->T + t->i0) * C + (size_t)h * D;
+        if (n)
+            sgemm(0, 0, m, D, n, 1.0f, sc->dP, n, head_row(c->k->data, c, b, h, t->k0), C, 1.0f,
+                  dq, C);
+        if (c->sink_k) {
+            const float *skh = c->sink_k->data + (size_t)h * D;
+            for (int r = 0; r < m; r++)
+                for (int d = 0; d < D; d++) dq[(size_t)r * C + d] += sc->g[r] * skh[d];
+        }
     }
+    if (n && c->k->grad)
+        sgemm(1, 0, n, D, m, 1.0f, sc->dP, n, head_row(c->q->data, c, b, h, t->i0), C, 1.0f,
+              c->k->grad + ((size_t)b * c->T + t->k0) * C + (size_t)h * D, C);
+    if (n && c->v->grad)
+        sgemm(1, 0, n, D, m, 1.0f, sc->P, n, dO, C, 1.0f,
+              c->v->grad + ((size_t)b * c->T + t->k0) * C + (size_t)h * D, C);
 }
 
 static void attn_backward_block(Scratch *sc, SinkPartials *sp, const AttnCtx *c,
                                 const float *dout, int b, int h)
 {
-    int T = c->T, D = c->D;
-    size_t td = (size_t)T * D;
-    block_load(sc->Q, NULL, c->q->data, c, b, h);
-    block_load(sc->K, sc->KT, c->k->data, c, b, h);
-    block_load(sc->V, sc->VT, c->v->data, c, b, h);
-    block_load(sc->dO, NULL, dout, c, b, h);
-    memset(sc->dQ, 0, td * sizeof(float));
-    memset(sc->dK, 0, td * sizeof(float));
-    memset(sc->dV, 0, td * sizeof(float));
     size_t bh = (size_t)b * c->H + h;
-    float *dsk = sp->dsk + bh * D, *dsv = sp->dsv + bh * D;
     float dlogit = 0.0f;
-    for (int i0 = 0; i0 < T; i0 += ROW_GROUP) {
-        int ulo = T, uhi = -1;
-        const float *qs[ROW_GROUP], *dos[ROW_GROUP];
-        for (int r = 0; r < ROW_GROUP; r++) {
-            int i = i0 + r < T ? i0 + r : i0;    /* a short last group repeats row i0 ... */
-            qs[r] = sc->Q + (size_t)i * D;
-            dos[r] = sc->dO + (size_t)i * D;
-            if (i0 + r < T) {
-                int lo = c->row_lo[b * T + i], hi = c->row_hi[b * T + i];
-                row_backward(sc->p + (size_t)r * T, sc->dp + (size_t)r * T, dsk, dsv, &dlogit,
-                             sc, c, b, h, i);
-                if (lo < ulo) ulo = lo;
-                if (hi > uhi) uhi = hi;
-            }
-        }
-        /* ... with zero weights; every row is zero outside its own range in the union. */
-        for (int r = 0; r < ROW_GROUP; r++) {
-            int lo = i0 + r < T ? c->row_lo[b * T + i0 + r] : T;
-            int hi = i0 + r < T ? c->row_hi[b * T + i0 + r] : -1;
-            float *pr = sc->p + (size_t)r * T, *dr = sc->dp + (size_t)r * T;
-            for (int j = ulo; j <= uhi; j++)
-                if (j < lo || j > hi) pr[j] = dr[j] = 0.0f;
-        }
-        group_rank_update(sc->dK, sc->dp, qs, T, D, ulo, uhi);
-        group_rank_update(sc->dV, sc->p, dos, T, D, ulo, uhi);
+    memset(sp->dsk + bh * c->D, 0, (size_t)c->D * sizeof(float));
+    memset(sp->dsv + bh * c->D, 0, (size_t)c->D * sizeof(float));
+    for (int i0 = 0; i0 < c->T; i0 += ATTN_TILE) {
+        Tile t = tile_make(c, b, h, i0);
+        attn_backward_tile(sc, sp->dsk + bh * c->D, sp->dsv + bh * c->D, &dlogit, c, dout, &t);
     }
     sp->dlogit[bh] = dlogit;
-    if (c->q->grad) block_accumulate(c->q->grad, sc->dQ, c, b, h);
-    if (c->k->grad) block_accumulate(c->k->grad, sc->dK, c, b, h);
-    if (c->v->grad) block_accumulate(c->v->grad, sc->dV, c, b, h);
 }
 
 /* Per-head sink gradients: partial sums over b added in order b = 0..B-1. */
@@ -453,7 +471,7 @@ static void attention_backward(Node *n)
     const AttnCtx *c = n->ctx;
     int BH = c->B * c->H, D = c->D;
     int n_threads = omp_get_max_threads();
-    Scratch *sc = scratch_for_threads(c->arena, n_threads, c->T, D);
+    Scratch *sc = scratch_for_threads(c->arena, n_threads, c->T);
     SinkPartials sp;
     sp.dsk = arena_alloc(c->arena, (size_t)BH * D * sizeof(float));
     sp.dsv = arena_alloc(c->arena, (size_t)BH * D * sizeof(float));
@@ -560,13 +578,19 @@ Tensor *op_attention(Graph *g, Tensor *q, Tensor *k, Tensor *v, int n_head,
     c->arena = &g->arena;
     c->row_lo = arena_alloc(&g->arena, (size_t)c->B * c->T * sizeof(int));
     c->row_hi = arena_alloc(&g->arena, (size_t)c->B * c->T * sizeof(int));
-    rows_find_range(c->row_lo, c->row_hi, c->allowed, c->B, c->T);
+    c->row_dense = arena_alloc(&g->arena, (size_t)c->B * c->T);
+    rows_find_range(c->row_lo, c->row_hi, c->row_dense, c->allowed, c->B, c->T);
 
     int needs_grad = q->grad || k->grad || v->grad || (c->sink_k && c->sink_k->grad) ||
                      (c->sink_v && c->sink_v->grad) || (c->sink_logit && c->sink_logit->grad);
     Tensor *out = graph_output(g, 3, q->shape, needs_grad);
     int n_threads = omp_get_max_threads();
-    Scratch *sc = scratch_for_threads(&g->arena, n_threads, c->T, c->D);
+    Scratch *sc = scratch_for_threads(&g->arena, n_threads, c->T);
+    static int blas_single;
+    if (!blas_single) { /* the tile products run inside OpenMP threads: OpenBLAS stays serial */
+        openblas_set_num_threads(1);
+        blas_single = 1;
+    }
     int BH = c->B * c->H;
     int par = attn_work(c) >= ATTN_PARALLEL_MIN;
     #pragma omp parallel for schedule(static) num_threads(n_threads) if (par)

@@ -6,6 +6,16 @@
 #include <math.h>
 #include <stdint.h>
 
+/* Hot elementwise loops are compiled twice, for AVX2 and for the x86-64 baseline, and the
+ * dynamic loader picks one (GCC target_clones): 8 float lanes instead of 4 where the CPU has
+ * them, without -march=native. No FMA is enabled (and C11 mode keeps -ffp-contract=off), so both
+ * clones round every element identically: results do not depend on the clone. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define SL_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define SL_VECTOR_CLONES
+#endif
+
 /* exp(x) for x <= 0 (softmax after max subtraction, tanh), branch-free so the loop vectorises
  * (glibc expf does not). Cephes' expf: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial; relative
  * error ~2e-7. Inputs below -87 give ~1e-38 instead of 0. */

@@ -6,6 +6,7 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <string.h>
 
 extern void openblas_set_num_threads(int);
 
@@ -17,12 +18,24 @@ void autograd_set_threads(int n)
 
 /* Products below this many multiply-adds are not worth a parallel region. */
 #define GEMM_PAR_MIN (1 << 20)
-/* Fixed block size: every block is the same cblas_sgemm call whatever the thread count, so
- * results are bit-identical across thread counts. */
-#define GEMM_BLOCK 128
+/* The larger of M and N is cut into at most GEMM_MAX_BLOCKS blocks of at least GEMM_MIN_BLOCK
+ * (multiples of 16), chosen from the shape alone: every block is the same cblas_sgemm call
+ * whatever the thread count, so results are bit-identical across thread counts. Few large
+ * blocks matter: each call packs the whole other operand again (with 128-row blocks at R1,
+ * OpenBLAS's packing copies were 14% of a 1-thread step). */
+#define GEMM_MIN_BLOCK 128
+#define GEMM_MAX_BLOCKS 2
+
+static int gemm_block(int extent)
+{
+    int n = extent / GEMM_MIN_BLOCK;
+    n = n < 1 ? 1 : n > GEMM_MAX_BLOCKS ? GEMM_MAX_BLOCKS : n;
+    int w = (extent + n - 1) / n;
+    return (w + 15) / 16 * 16;
+}
 
 /* C (M, N) = alpha op(A) op(B) + beta C, row-major. The larger of M and N is cut into blocks of
- * GEMM_BLOCK, one cblas_sgemm per block, blocks shared among the OpenMP threads. */
+ * gemm_block(extent), one cblas_sgemm per block, blocks shared among the OpenMP threads. */
 static void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                  int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
@@ -33,14 +46,14 @@ static void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, con
     }
     CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
     int by_rows = M >= N, extent = by_rows ? M : N;
-    int n_blocks = (extent + GEMM_BLOCK - 1) / GEMM_BLOCK;
+    int block = gemm_block(extent), n_blocks = (extent + block - 1) / block;
     if (n_blocks <= 1 || (double)M * N * K < GEMM_PAR_MIN) {
         cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     #pragma omp parallel for schedule(static) if (!omp_in_parallel())
     for (int i = 0; i < n_blocks; i++) {
-        int o = i * GEMM_BLOCK, w = extent - o < GEMM_BLOCK ? extent - o : GEMM_BLOCK;
+        int o = i * block, w = extent - o < block ? extent - o : block;
         if (by_rows) {
             /* row o of op(A): a row of A, or a column when A is stored transposed (K, M) */
             const float *a = trans_a ? A + o : A + (size_t)o * lda;
@@ -90,14 +103,15 @@ Tensor *op_linear(Graph *g, Tensor *x, Tensor *W, Tensor *b)
     for (int i = 0; i < x->ndim; i++) shape[i] = x->shape[i];
     shape[x->ndim - 1] = O;
     Tensor *y = graph_output(g, x->ndim, shape, x->grad || W->grad || (b && b->grad));
-    if (N > 0)
-        gemm(0, 1, N, O, K, 1.0f, x->data, K, W->data,
-                    K, 0.0f, y->data, O);
+    /* The bias is written first and the product accumulated onto it (beta = 1): one pass over
+     * y fewer than OpenBLAS zeroing y for beta = 0 and then adding the bias. */
     if (b) {
         #pragma omp parallel for schedule(static) if ((size_t)N * O > 65536)
         for (int r = 0; r < N; r++)
-            for (int o = 0; o < O; o++) y->data[(size_t)r * O + o] += b->data[o];
+            memcpy(y->data + (size_t)r * O, b->data, (size_t)O * sizeof(float));
     }
+    if (N > 0)
+        gemm(0, 1, N, O, K, 1.0f, x->data, K, W->data, K, b ? 1.0f : 0.0f, y->data, O);
     if (y->grad) {
         Node *n = graph_node(g, "linear", linear_backward, y);
         n->in[0] = x; n->in[1] = W; n->in[2] = b;

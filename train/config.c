@@ -345,41 +345,13 @@ static int load_common(Config *c, FILE *f, const char *yaml, const char *name, i
     return rc;
 }
 
-/* The whole file, refused when it is not a plausible config (over 1 MB, or a NUL byte), so
- * libyaml never sees a device, a binary or a huge input. */
-static int read_config_text(const char *path, char **out, size_t *len, char *err, size_t n_err)
-{
-    enum { MAX_CONFIG_BYTES = 1 << 20 };
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        sl_errf(err, n_err, "%s: cannot open config: %s", path, strerror(errno));
-        return -1;
-    }
-    char *buf = malloc(MAX_CONFIG_BYTES + 2);
-    size_t n = buf ? fread(buf, 1, MAX_CONFIG_BYTES + 1, f) : 0;
-    int bad = !buf || ferror(f), e = errno;
-    fclose(f);
-    const char *nul = buf ? memchr(buf, 0, n) : NULL;
-    if (bad) sl_errf(err, n_err, "%s: cannot read config: %s", path, strerror(e));
-    else if (n > MAX_CONFIG_BYTES) sl_errf(err, n_err, "%s: larger than 1 MB; expected a YAML config", path);
-    else if (nul) sl_errf(err, n_err, "%s: NUL byte at offset %zu; expected YAML text", path, (size_t)(nul - buf));
-    if (bad || n > MAX_CONFIG_BYTES || nul) {
-        free(buf);
-        return -1;
-    }
-    buf[n] = 0;
-    *out = buf;
-    *len = n;
-    return 0;
-}
-
 static int load_file(Config *c, const char *path, int reset, char *err, size_t n_err)
 {
     char *text = NULL;
     size_t len = 0;
-    if (read_config_text(path, &text, &len, err, n_err)) return -1;
-    int rc = yaml_depth_check(text, len, path, YAML_MAX_DEPTH, err, n_err);
-    if (!rc) rc = load_common(c, NULL, text, path, reset, err, n_err);
+    /* a config is a few kB: over 1 MB it is not one */
+    if (yaml_read_checked(path, "config", 1, &text, &len, err, n_err)) return -1;
+    int rc = load_common(c, NULL, text, path, reset, err, n_err);
     free(text);
     return rc;
 }

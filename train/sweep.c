@@ -3,6 +3,8 @@
 #define _DEFAULT_SOURCE /* realpath */
 #include "train/sweep.h"
 
+#include "base/yaml_depth.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -285,26 +287,24 @@ int sweep_load(Sweep *s, const char *path, char *err, size_t n_err)
 {
     memset(s, 0, sizeof *s);
     snprintf(s->path, sizeof s->path, "%s", path);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        set_err(err, n_err, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
+    char *text = NULL;
+    size_t len = 0;
+    if (yaml_read_checked(path, "sweep file", 1, &text, &len, err, n_err)) return -1;
     yaml_parser_t p;
     Ctx c = {.path = path, .err = err, .n_err = n_err};
     yaml_parser_initialize(&p);
-    yaml_parser_set_input_file(&p, f);
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
     if (!yaml_parser_load(&p, &c.doc)) {
         set_err(err, n_err, "%s:%d:%d: invalid YAML: %s", path, (int)p.problem_mark.line + 1,
                 (int)p.problem_mark.column + 1, p.problem ? p.problem : "parse error");
         yaml_parser_delete(&p);
-        fclose(f);
+        free(text);
         return -1;
     }
     int rc = parse_top(&c, s, yaml_document_get_root_node(&c.doc));
     yaml_document_delete(&c.doc);
     yaml_parser_delete(&p);
-    fclose(f);
+    free(text);
     if (rc == 0 && sweep_count(s) > SWEEP_MAX_RUNS) {
         set_err(err, n_err, "%s: %d runs; at most %d per sweep", path, sweep_count(s), SWEEP_MAX_RUNS);
         rc = -1;
