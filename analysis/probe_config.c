@@ -170,3 +170,27 @@ int probe_config_check(const ProbeConfig *p, int max_seq_len, char *msg, size_t 
 #undef BAD
     return 0;
 }
+
+int probe_config_bos(const ProbeConfig *p, const DataConfig *data)
+{
+    if (p->bos >= 0) return p->bos;
+    return data->bos != BOS_NONE;
+}
+
+int probe_config_warning(const ProbeConfig *p, const DataConfig *data, const ModelConfig *model,
+                         char *msg, size_t n)
+{
+    snprintf(msg, n, "%s", "");
+    if (p->seq_len <= data->seq_len) return 0;
+    if (model->pos == POS_LEARNED)
+        snprintf(msg, n, "warning: probe.seq_len (%d) is longer than data.seq_len (%d): the learned "
+                 "position embeddings %d..%d are never trained, so every probe metric past position "
+                 "%d measures untrained weights; set probe.seq_len <= %d", p->seq_len,
+                 data->seq_len, data->seq_len, p->seq_len - 1, data->seq_len - 1, data->seq_len);
+    else
+        snprintf(msg, n, "warning: probe.seq_len (%d) is longer than data.seq_len (%d): the probe "
+                 "measures positions %d..%d, which training never reached (length extrapolation, "
+                 "not the trained model); set probe.seq_len <= %d", p->seq_len, data->seq_len,
+                 data->seq_len, p->seq_len - 1, data->seq_len);
+    return 1;
+}

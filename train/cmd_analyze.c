@@ -152,6 +152,9 @@ static int analyze_one(const char *ckpt, const AnalyzeArgs *a, FILE *f, int64_t 
     if (!(ds = dataset_open(&c.data, err, sizeof err))) goto done;
     if (probe_init(&p, &m, ds, &c.probe, err, sizeof err) != 0) goto done;
     have_probe = 1;
+    char warn[512];
+    if (probe_config_warning(&c.probe, &c.data, &c.model, warn, sizeof warn))
+        fprintf(stderr, "%s: %s\n", ckpt, warn);
     if (ivc) {
         rc = collect_specs(list, &c.probe, a);
         if (rc == 0 && intervene_run(ivc, &p, &m, list->iv, list->n, err, sizeof err) != 0) {
