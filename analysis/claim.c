@@ -169,6 +169,8 @@ static int parse_claim(Ctx *x, Claim *c, const yaml_node_t *m)
         else if (!strcmp(k, "treatment")) rc = text(x, v, "claim.treatment", c->treatment, sizeof c->treatment);
         else if (!strcmp(k, "intervention"))
             rc = text(x, v, "claim.intervention", c->intervention, sizeof c->intervention);
+        else if (!strcmp(k, "reference"))
+            rc = text(x, v, "claim.reference", c->reference, sizeof c->reference);
         else if (!strcmp(k, "ref")) rc = number(x, v, "claim.ref", &c->ref);
         else if (!strcmp(k, "tolerance")) rc = number(x, v, "claim.tolerance", &c->tolerance);
         else if (!strcmp(k, "expect")) { rc = expect_sign(x, v, &c->sign); have_expect = 1; }
@@ -191,8 +193,8 @@ static int parse_claim(Ctx *x, Claim *c, const yaml_node_t *m)
             have_test = 1;
         } else {
             rc = fail(x, kn, "claim.%s: unknown key (claim keys: id, title, source, paper, how, test, "
-                      "metric, metric_b, key, baseline, treatment, intervention, ref, expect, "
-                      "requires_sink, tolerance)", k);
+                      "metric, metric_b, key, baseline, treatment, intervention, reference, ref, "
+                      "expect, requires_sink, tolerance)", k);
         }
         if (rc) return -1;
     }
@@ -401,56 +403,36 @@ static int flatten(const JsonValue *v, double *out, int cap)
 
 #define MAX_HEADS 4096
 
-/* The reduction a metric spec names over the last probe line that has its members:
- *   max:NAME, mean:NAME, min:NAME     over heads (or layers) of an array metric
- *   NAME@sink                          at the head with the largest alpha0
- *   frac_eq:NAME=V                     share of heads whose NAME equals V (e.g. sink_location=8)
- *   spearman:A,B                       rank correlation of A and B across heads */
-static double probe_reduction(const RunData *r, const char *spec)
+/* Splits a metric spec into its operation, member names and target (see claim.h). */
+static int parse_spec(const char *spec, char *op, char *a, char *b, double *target)
 {
-    char op[16] = "", a[64] = "", b[64] = "";
-    double target = 0;
     const char *colon = strchr(spec, ':'), *at = strstr(spec, "@sink");
+    op[0] = a[0] = b[0] = 0;
+    *target = 0;
     if (at) {
-        snprintf(op, sizeof op, "sink");
-        snprintf(a, sizeof a, "%.*s", (int)(at - spec), spec);
-        snprintf(b, sizeof b, "alpha0");
-    } else if (colon) {
-        snprintf(op, sizeof op, "%.*s", (int)(colon - spec), spec);
-        const char *rest = colon + 1, *sep = strpbrk(rest, ",=");
-        snprintf(a, sizeof a, "%.*s", sep ? (int)(sep - rest) : (int)strlen(rest), rest);
-        if (sep && *sep == ',') snprintf(b, sizeof b, "%s", sep + 1);
-        if (sep && *sep == '=') target = strtod(sep + 1, NULL);
-    } else {
-        return NAN;
+        snprintf(op, 16, "sink");
+        snprintf(a, 64, "%.*s", (int)(at - spec), spec);
+        snprintf(b, 64, "alpha0");
+        return 0;
     }
-    char path[1200];
-    snprintf(path, sizeof path, "%s/metrics.jsonl", r->dir);
-    FILE *f = fopen(path, "r");
-    if (!f) return NAN;
-    static double xa[MAX_HEADS], xb[MAX_HEADS];
-    int na = -1, nb = -1;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    /* the last line holding the members wins (heavy metrics are only on some lines) */
-    while ((len = getline(&line, &cap, f)) > 0) {
-        char quoted[80];
-        snprintf(quoted, sizeof quoted, "\"%s\"", a);
-        if (!strstr(line, quoted)) continue;
-        JsonDoc doc;
-        char err[256];
-        if (json_parse(&doc, line, (size_t)len, path, 1, err, sizeof err)) continue;
-        const JsonValue *probe = json_get(doc.root, "probe");
-        int ka = flatten(json_get(probe, a), xa, MAX_HEADS);
-        int kb = b[0] ? flatten(json_get(probe, b), xb, MAX_HEADS) : 0;
-        if (ka > 0 && kb >= 0) { na = ka; nb = kb; }
-        json_free(&doc);
+    if (!colon) {
+        snprintf(op, 16, "value");
+        snprintf(a, 64, "%s", spec);
+        return 0;
     }
-    free(line);
-    fclose(f);
-    if (na <= 0) return NAN;
+    snprintf(op, 16, "%.*s", (int)(colon - spec), spec);
+    const char *rest = colon + 1, *sep = strpbrk(rest, ",=");
+    snprintf(a, 64, "%.*s", sep ? (int)(sep - rest) : (int)strlen(rest), rest);
+    if (sep && *sep == ',') snprintf(b, 64, "%s", sep + 1);
+    if (sep && *sep == '=') *target = strtod(sep + 1, NULL);
+    return 0;
+}
+
+static double reduce(const char *op, const double *xa, int na, const double *xb, int nb, double target)
+{
     double acc = 0, best = -INFINITY;
+    if (na <= 0) return NAN;
+    if (!strcmp(op, "value")) return na == 1 ? xa[0] : NAN;
     if (!strcmp(op, "max") || !strcmp(op, "min")) {
         acc = xa[0];
         for (int i = 1; i < na; i++) acc = !strcmp(op, "max") ? fmax(acc, xa[i]) : fmin(acc, xa[i]);
@@ -473,6 +455,48 @@ static double probe_reduction(const RunData *r, const char *spec)
     }
     if (!strcmp(op, "spearman")) return stats_spearman(xa, xb, na);
     return NAN;
+}
+
+#define MAX_HEADS 4096
+
+double claim_reduce_probe(const JsonValue *probe, const char *spec)
+{
+    char op[16], a[64], b[64];
+    double target;
+    static double xa[MAX_HEADS], xb[MAX_HEADS];
+    parse_spec(spec, op, a, b, &target);
+    int na = flatten(json_get(probe, a), xa, MAX_HEADS);
+    int nb = b[0] ? flatten(json_get(probe, b), xb, MAX_HEADS) : 0;
+    if (na <= 0 || nb < 0) return NAN;
+    return reduce(op, xa, na, xb, nb, target);
+}
+
+/* The reduction a metric spec names, over the last line of metrics.jsonl whose probe holds its
+ * members (heavy metrics are only on some lines). */
+static double probe_reduction(const RunData *r, const char *spec)
+{
+    char op[16], a[64], b[64], path[1200];
+    double target, v = NAN;
+    parse_spec(spec, op, a, b, &target);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", r->dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return NAN;
+    char *line = NULL, quoted[80];
+    size_t cap = 0;
+    ssize_t len;
+    snprintf(quoted, sizeof quoted, "\"%s\"", a);
+    while ((len = getline(&line, &cap, f)) > 0) {
+        if (!strstr(line, quoted)) continue;
+        JsonDoc doc;
+        char err[256];
+        if (json_parse(&doc, line, (size_t)len, path, 1, err, sizeof err)) continue;
+        double x = claim_reduce_probe(json_get(doc.root, "probe"), spec);
+        if (isfinite(x)) v = x;
+        json_free(&doc);
+    }
+    free(line);
+    fclose(f);
+    return v;
 }
 
 /* A run's value of a metric spec: a scalar series' last value, or a reduction of the probe. */

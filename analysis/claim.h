@@ -53,6 +53,7 @@ typedef struct {
     char key[96];                    /* trend: x; difference: the arm key */
     char baseline[96], treatment[96];
     char intervention[256];          /* intervention: the analyze --intervene spec */
+    char reference[256];             /* compared against this spec's run instead of the baseline */
     double ref;                      /* shift: the reference value */
     int sign;                        /* +1 or -1: the direction the claim predicts */
     int requires_sink;               /* inconclusive unless some arm formed a sink */
@@ -68,6 +69,13 @@ typedef struct {
     ClaimScale scales[CLAIM_MAX_SCALES];
     unsigned long long hash;         /* FNV-1a of the file's bytes (recorded in the report) */
 } Claim;
+
+/* A metric spec over one probe object ({"alpha0": [[..]], "alpha0_max": .., ...}): a member
+ * that is a number, or max:NAME, mean:NAME, min:NAME, NAME@sink (at the head with the largest
+ * alpha0), frac_eq:NAME=V (share of heads equal to V), spearman:A,B (across heads). NaN when
+ * the probe lacks the members. */
+struct JsonValue;
+double claim_reduce_probe(const struct JsonValue *probe, const char *spec);
 
 /* Parses a claim file. Returns 0, or -1 with "file:line:col: what was expected" in err. */
 int claim_load(Claim *c, const char *path, char *err, size_t n_err);

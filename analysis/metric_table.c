@@ -16,7 +16,12 @@ static const MetricDef TABLE[METRIC_COUNT] = {
         "sequences first); absent when a mask hides key 0 from most queries",
         METRIC_CHART_HEADS, "α₀ per head over training", NULL, NULL, 0, 0 },
     [METRIC_SINK_RATE] = { "sink_rate", METRIC_SHAPE_EPS, METRIC_TIER_LIGHT,
-        "fraction of (layer, head) with alpha_0 > eps (Gu et al.'s Sink_1^eps), one member per `probe.eps`",
+        "sinklab's sink rate: the fraction (0..1) of (layer, head) with alpha_0 > eps, one member per "
+        "`probe.eps`; not Gu et al.'s metric (below); absent with alpha0",
+        METRIC_CHART_SINK_RATE, "Sink rate vs step", NULL, NULL, 0, 0 },
+    [METRIC_SINK_RATE_GU] = { "sink_rate_gu", METRIC_SHAPE_EPS, METRIC_TIER_LIGHT,
+        "Gu et al.'s Sink_1^eps exactly as their code computes it, in percent, one member per "
+        "`probe.eps` (below); absent with alpha0",
         METRIC_CHART_SINK_RATE, "Sink rate vs step", NULL, NULL, 0, 0 },
     [METRIC_ALPHA0_MAX] = { "alpha0_max", METRIC_SHAPE_SCALAR, METRIC_TIER_LIGHT,
         "the strongest head's alpha_0", METRIC_CHART_ALPHA0_SUMMARY, "α₀ across heads", NULL, NULL, 0, 0 },

@@ -127,6 +127,32 @@ float metrics_sink_rate(const float *alpha, int n, int stride, float eps)
     return n > 0 ? (float)above / n : 0;
 }
 
+float metrics_sink_rate_gu(const float *attn, const uint8_t *allowed, const int32_t *doc_ids,
+                           int proxy, float eps, int B, int H, int T)
+{
+    int above = 0;
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            const float *A = attn + ((size_t)b * H + h) * T * T;
+            const uint8_t *m = allowed + (size_t)b * T * T;
+            double s = 0;
+            for (int i = 0; i < T; i++) {
+                if (is_pad(doc_ids, b, T, i) || !m[(size_t)i * T]) continue;
+                double r = 1;
+                if (proxy) {
+                    double z = 0;
+                    for (int j = 0; j < T; j++)
+                        if (m[(size_t)i * T + j]) z += A[(size_t)i * T + j];
+                    r = z > 0 ? 1 / z : 0;
+                }
+                s += A[(size_t)i * T] * r;
+            }
+            /* Gu et al. divide by T - k for key k, not by the queries allowed to see it */
+            above += s / T > eps;
+        }
+    return B * H > 0 ? 100.0f * (float)above / (float)(B * H) : 0;
+}
+
 void metrics_sink_location(int *loc, float *loc_alpha, const float *alpha, const float *n_q,
                            int H, int T)
 {

@@ -39,6 +39,16 @@ void metrics_alpha(float *alpha, float *n_q, const float *attn, const uint8_t *a
  * alpha stored (L, H, T) as metrics_alpha writes it, stride = T and n = L * H reads alpha_0. */
 float metrics_sink_rate(const float *alpha, int n, int stride, float eps);
 
+/* Gu et al.'s Sink_1^eps exactly as their compute_attention_sink (sail-sg/Attention-Sink,
+ * eval_sink_open_source.py) computes it, for one layer, in percent: for each sequence b and head h
+ * the score s_bh = sum_i A'[b,h,i,0] / T (the divisor is T - k with k = 0, whatever the mask),
+ * then 100 * |{(b, h): s_bh > eps}| / (B * H). PAD queries add nothing (Gu's probe has none); A'
+ * is A, or with proxy the row-normalised A of metrics_alpha. A model's value is the mean over its
+ * layers (each layer has the same B * H). sinklab's own sink_rate thresholds alpha_0 after
+ * averaging over sequences instead, and divides by the queries that see key 0. */
+float metrics_sink_rate_gu(const float *attn, const uint8_t *allowed, const int32_t *doc_ids,
+                           int proxy, float eps, int B, int H, int T);
+
 /* Sink location per head: loc (H) = argmax_k alpha[h,k] over keys with n_q[k] >= T/4 (the first
  * on ties; -1 if no key qualifies), loc_alpha (H, or NULL) = that alpha. */
 void metrics_sink_location(int *loc, float *loc_alpha, const float *alpha, const float *n_q,

@@ -38,19 +38,12 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int resolve_bos(const ProbeConfig *cfg, const DataConfig *data)
-{
-    if (cfg->bos >= 0) return cfg->bos;
-    /* probe sequences start at document starts, so doc_start BOS also lands at position 0 */
-    return data->bos != BOS_NONE;
-}
-
 int probe_init(Probe *p, Transformer *m, const Dataset *ds, const ProbeConfig *cfg,
                char *err, size_t n_err)
 {
     memset(p, 0, sizeof *p);
     p->cfg = *cfg;
-    p->bos = resolve_bos(cfg, &ds->cfg);
+    p->bos = probe_config_bos(cfg, &ds->cfg);
     p->L = m->cfg.n_layer;
     p->H = m->cfg.n_head;
     p->T = cfg->seq_len;
@@ -181,9 +174,9 @@ static void light_metrics(Probe *p, Transformer *m, JsonWriter *w)
     const ForwardTrace *tr = &p->trace;
     int L = p->L, H = p->H, T = p->T, B = p->B, D = m->cfg.d_model / H;
     const int32_t *doc = p->batch.doc_ids;
-    /* rows that do not sum to one (sigmoid, scaled) are measured on the row-normalised proxy */
+    /* sigmoid and relu rows do not sum to one: they are measured on the row-normalised proxy
+     * (scaled rows were divided by their scale in probe_run, keeping a learned sink's share) */
     int proxy = m->cfg.attention.normalizer == ATTN_SIGMOID ||
-                m->cfg.attention.normalizer == ATTN_SCALED ||
                 m->cfg.attention.normalizer == ATTN_RELU;
     int *loc = s->loc;
     float *loc_alpha = s->lh[0], *vratio = s->lh[1], *kratio = s->lh[2], *cosq = s->lh[3];
@@ -230,6 +223,17 @@ static void light_metrics(Probe *p, Transformer *m, JsonWriter *w)
             snprintf(key, sizeof key, "%g", (double)p->cfg.eps[e]);
             p->sink_rate[e] = metrics_sink_rate(p->alpha, n, T, p->cfg.eps[e]);
             jsonw_key_number(w, key, p->sink_rate[e]);
+        }
+        jsonw_object_end(w);
+        jsonw_key_object_begin(w, metric_name(METRIC_SINK_RATE_GU));
+        for (int e = 0; e < 3; e++) {
+            char key[32];
+            snprintf(key, sizeof key, "%g", (double)p->cfg.eps[e]);
+            double pct = 0.0;
+            for (int l = 0; l < L; l++)
+                pct += metrics_sink_rate_gu(tr->attn_probs[l], tr->allowed, doc, proxy,
+                                            p->cfg.eps[e], B, H, T);
+            jsonw_key_number(w, key, pct / L);
         }
         jsonw_object_end(w);
         jsonw_key_number(w, metric_name(METRIC_ALPHA0_MAX), mx);
@@ -312,7 +316,14 @@ static void spread_metrics(Probe *p, Transformer *m, JsonWriter *w)
     Rng rng;
     rng_seed(&rng, PROBE_PERTURB_SEED);
     memset(s->delta, 0, BTC * sizeof(float));
-    for (int b = 0; b < B; b++) {
+    for (int b = 0; b < B && p->perturb_by_id; b++) {
+        /* a token swap is the difference of the two token embeddings at that position */
+        const float *e_new = m->wte->data + (size_t)p->perturb_id * C;
+        const float *e_old = m->wte->data + (size_t)p->batch.tokens[b * T + pos] * C;
+        float *d = s->delta + ((size_t)b * T + pos) * C;
+        for (int c = 0; c < C; c++) d[c] = e_new[c] - e_old[c];
+    }
+    for (int b = 0; b < B && !p->perturb_by_id; b++) {
         const float *h0 = s->clean_hidden + ((size_t)b * T + pos) * C;
         float *d = s->delta + ((size_t)b * T + pos) * C;
         double hn = 0.0, dn = 0.0;
@@ -324,7 +335,7 @@ static void spread_metrics(Probe *p, Transformer *m, JsonWriter *w)
         float scale = (float)(p->cfg.perturb_scale * sqrt(hn) / (sqrt(dn) + 1e-30));
         for (int c = 0; c < C; c++) d[c] *= scale;
     }
-    ForwardTrace tr = {.keep_hidden = 1, .embed_delta = s->delta};
+    ForwardTrace tr = {.keep_hidden = 1, .embed_delta = s->delta, .edits = p->edit};
     graph_reset(&p->graph);
     p->graph.record = 0;
     transformer_forward(m, &p->graph, &p->batch, &tr);
@@ -352,7 +363,7 @@ static void jacobian_metrics(Probe *p, Transformer *m, JsonWriter *w)
     for (int k = 0; k < n_samples; k++) {
         graph_reset(&p->jac_graph);
         p->jac_graph.record = 1;
-        ForwardTrace tr = {.keep_hidden = 1, .grad_input = 1};
+        ForwardTrace tr = {.keep_hidden = 1, .grad_input = 1, .edits = p->edit};
         transformer_forward(m, &p->jac_graph, &sub, &tr);
         memset(s->dy, 0, (size_t)Bj * T * C * sizeof(float));
         for (int b = 0; b < Bj; b++)
@@ -383,6 +394,16 @@ static void jacobian_metrics(Probe *p, Transformer *m, JsonWriter *w)
     params_zero_grad(&m->params);
 }
 
+/* attn_probs (B, H, T, T) and sink_mass (B, H, T) of every layer divided by scale (in place:
+ * these buffers are the probe's own copies). */
+static void probe_unscale(ForwardTrace *tr, float scale, int L, size_t BHT, int T)
+{
+    for (int l = 0; l < L; l++) {
+        for (size_t i = 0; i < BHT * (size_t)T; i++) tr->attn_probs[l][i] /= scale;
+        for (size_t i = 0; i < BHT; i++) tr->sink_mass[l][i] /= scale;
+    }
+}
+
 void probe_run(Probe *p, Transformer *m, int heavy, JsonWriter *w)
 {
     double t0 = now_seconds();
@@ -391,8 +412,13 @@ void probe_run(Probe *p, Transformer *m, int heavy, JsonWriter *w)
     p->graph.record = 0;
     memset(&p->trace, 0, sizeof p->trace);
     p->trace.keep_attn = p->trace.keep_qkv = p->trace.keep_hidden = 1;
+    p->trace.edits = p->edit;
     Tensor *loss = transformer_forward(m, &p->graph, &p->batch, &p->trace);
     p->loss = loss->data[0];
+    /* scaled attention: a row and its learned sink sum to `scale`; dividing by it makes every
+     * metric read shares as for softmax, so scale 1 reports exactly what softmax does */
+    if (m->cfg.attention.normalizer == ATTN_SCALED)
+        probe_unscale(&p->trace, m->cfg.attention.scale, p->L, (size_t)p->B * p->H * p->T, p->T);
     p->loss_positions = 0;
     for (int i = 0; i < p->B * p->T; i++) p->loss_positions += p->batch.loss_mask[i] != 0.0f;
     /* sequence 0's attention maps, kept for probe_write_maps beyond later passes */

@@ -30,6 +30,10 @@ typedef struct {
     int has_classes;          /* the probe set has class-1 queries (Batch.query_class) */
     int alpha0_valid;         /* key 0 is seen by at least T/4 queries (else alpha0 is omitted) */
     double seconds;           /* time spent in probe_run so far */
+    /* Interventions (analysis/intervene.c) set these between runs; probe_init clears them. */
+    const LayerEdit *edit;    /* [l] attention edits applied in every pass, or NULL */
+    int perturb_by_id;        /* spread: replace the token at perturb_pos by perturb_id ... */
+    int perturb_id;           /* ... (an embedding difference) instead of adding noise */
     struct ProbeScratch *scratch;
 } Probe;
 

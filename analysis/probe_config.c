@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "analysis/intervene.h"
+
 static int parse_eps(KeyCtx *x, const KeyDef *d, yaml_node_t *v, void *section)
 {
     char buf[256], key[64];
@@ -58,6 +60,53 @@ static void format_probe_bos(char *out, size_t n, const void *section)
     snprintf(out, n, "%s", p->bos < 0 ? "auto" : p->bos ? "true" : "false");
 }
 
+/* probe.interventions: a list of spec strings, each checked by the spec parser itself. */
+static int parse_interventions(KeyCtx *x, const KeyDef *d, yaml_node_t *v, void *section)
+{
+    ProbeConfig *p = section;
+    char buf[256], key[64], msg[512];
+    if (v->type != YAML_SEQUENCE_NODE) {
+        key_error(x, v, d->key, "expected a list of intervention specs such as [drop_bos, "
+                  "\"block_key:0@1.2\"], got %s", key_shown(v, buf, sizeof buf));
+        return -1;
+    }
+    int n = 0, rc = 0;
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++, n++) {
+        yaml_node_t *item = key_node(x, *it);
+        const char *s = key_scalar(item);
+        snprintf(key, sizeof key, "%s[%d]", d->key, n);
+        Intervention iv;
+        if (n >= PROBE_MAX_INTERVENTIONS) {
+            key_error(x, item, d->key, "at most %d interventions", PROBE_MAX_INTERVENTIONS);
+            return -1;
+        }
+        if (!s) {
+            key_error(x, item, key, "expected a spec string, got %s", key_shown(item, buf, sizeof buf));
+            rc = -1;
+        } else if (intervene_parse(&iv, s, msg, sizeof msg)) {
+            key_error(x, item, key, "%s", msg);
+            rc = -1;
+        } else {
+            snprintf(p->interventions[n], PROBE_SPEC_LEN, "%s", s);
+        }
+    }
+    if (rc == 0) p->n_interventions = n;
+    return rc;
+}
+
+static void format_interventions(char *out, size_t n, const void *section)
+{
+    const ProbeConfig *p = section;
+    size_t k = (size_t)snprintf(out, n, "[");
+    for (int i = 0; i < p->n_interventions && k < n; i++) {
+        char q[2 * PROBE_SPEC_LEN + 8];
+        key_format_string(q, sizeof q, p->interventions[i]);
+        k += (size_t)snprintf(out + k, n - k, "%s%s", i ? ", " : "", q);
+    }
+    if (k < n) snprintf(out + k, n - k, "]");
+}
+
 #define P ProbeConfig
 static const KeyDef ROWS[] = {
     KEY_INT(P, "probe.every", every, 0, KEY_BIG,
@@ -80,6 +129,10 @@ static const KeyDef ROWS[] = {
             "sequences for the Jacobian-norm estimate"),
     KEY_INT(P, "probe.jacobian_samples", jacobian_samples, 1, KEY_BIG,
             "random projections per Jacobian-norm estimate"),
+    KEY_SPECIAL("probe.interventions", 0, parse_interventions, format_interventions,
+                "list of spec strings",
+                "interventions `sinklab analyze` runs on the probe set besides --intervene "
+                "(README \"Interventions\"); training ignores them"),
 };
 #undef P
 const KeyTable PROBE_KEYS = KEY_TABLE(ROWS);
@@ -116,4 +169,28 @@ int probe_config_check(const ProbeConfig *p, int max_seq_len, char *msg, size_t 
             BAD("probe.eps[%d]: expected a number in (0, 1), got %g", i, (double)p->eps[i]);
 #undef BAD
     return 0;
+}
+
+int probe_config_bos(const ProbeConfig *p, const DataConfig *data)
+{
+    if (p->bos >= 0) return p->bos;
+    return data->bos != BOS_NONE;
+}
+
+int probe_config_warning(const ProbeConfig *p, const DataConfig *data, const ModelConfig *model,
+                         char *msg, size_t n)
+{
+    snprintf(msg, n, "%s", "");
+    if (p->seq_len <= data->seq_len) return 0;
+    if (model->pos == POS_LEARNED)
+        snprintf(msg, n, "warning: probe.seq_len (%d) is longer than data.seq_len (%d): the learned "
+                 "position embeddings %d..%d are never trained, so every probe metric past position "
+                 "%d measures untrained weights; set probe.seq_len <= %d", p->seq_len,
+                 data->seq_len, data->seq_len, p->seq_len - 1, data->seq_len - 1, data->seq_len);
+    else
+        snprintf(msg, n, "warning: probe.seq_len (%d) is longer than data.seq_len (%d): the probe "
+                 "measures positions %d..%d, which training never reached (length extrapolation, "
+                 "not the trained model); set probe.seq_len <= %d", p->seq_len, data->seq_len,
+                 data->seq_len, p->seq_len - 1, data->seq_len);
+    return 1;
 }

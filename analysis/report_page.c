@@ -376,6 +376,14 @@ static double alpha0_stat(const ProbeTable *p, MetricId m, int r)
     return m == METRIC_ALPHA0_MAX ? mx : acc / LH;
 }
 
+/* Why a run with probe lines has no alpha0 (probe.c leaves it out; README "Watching sinks"). */
+#define ALPHA0_OMITTED \
+    "<p class=\"empty\">α₀, the sink rate, α₀ max/mean and the uniform baseline are not logged for this " \
+    "run: fewer than T/4 of the probe's queries may see key 0 under its mask (a short window, " \
+    "<code>reset</code> edits, a blocked key), so α₀ would average over a handful of queries and say nothing " \
+    "about sinks. sink_location (the most-attended key that at least T/4 queries see) and the mechanism charts " \
+    "below are still measured.</p>\n"
+
 static void write_sinks(FILE *f, const Run *run)
 {
     const ProbeTable *p = &run->pr;
@@ -386,23 +394,34 @@ static void write_sinks(FILE *f, const Run *run)
         fputs("<p class=\"empty\">No probe lines in metrics.jsonl (probe.every = 0?).</p></section>\n", f);
         return;
     }
-    double *y = malloc((size_t)p->n * 6 * sizeof *y);
+    if (!p->present[METRIC_ALPHA0] && !p->present[METRIC_SINK_RATE]) {
+        fputs(ALPHA0_OMITTED "</section>\n", f);
+        return;
+    }
+    double *y = malloc((size_t)p->n * 7 * sizeof *y);
     if (!y) { fputs("</section>\n", f); return; }
     fputs("<div class=\"grid\">\n", f);
     report_fig_begin(f, NULL, metric_chart_title(METRIC_SINK_RATE));
     static const char *eps_label[] = { "ε = 0.3", "ε = 0.5", "ε = 0.8" };
-    PlotSeries s[3];
+    PlotSeries s[4];
     for (int k = 0; k < 3; k++) {
         for (int r = 0; r < p->n; r++) y[k * p->n + r] = sink_rate_at(p, k, r);
         s[k] = (PlotSeries){ .label = eps_label[k], .x = p->step, .y = y + k * p->n, .n = p->n,
                              .color = k == 0 ? "#e15759" : k == 1 ? "#f28e2b" : "#b07aa1" };
     }
+    /* Gu et al.'s own Sink_1^0.3 (percent), drawn as a fraction beside sinklab's */
+    for (int r = 0; r < p->n; r++)
+        y[6 * p->n + r] = p->col[METRIC_SINK_RATE_GU][(size_t)r * REPORT_N_EPS] / 100.0;
+    s[3] = (PlotSeries){ .label = "Gu et al. ε = 0.3", .x = p->step, .y = y + 6 * p->n, .n = p->n,
+                         .color = "#e15759", .dashed = 1, .width = 1.4 };
     PlotAxes ax = { .width = 560, .height = 300, .xlabel = "step", .ylabel = "fraction of heads with α₀ > ε",
                     .fix_y = 1, .ymin = 0, .ymax = 1 };
-    plot_lines(f, &ax, s, 3);
-    report_fig_end(f, "Sink rate Sink₀<sup>ε</sup> (Gu et al.): the fraction of all layer × head pairs whose α₀ exceeds ε, at three "
-               "thresholds. ε = 0.3 is the standard one; an untrained model scores 0. Steps go up as heads "
-               "turn into sinks; the 0.8 curve shows heads that put almost all their attention on key 0.");
+    plot_lines(f, &ax, s, p->present[METRIC_SINK_RATE_GU] ? 4 : 3);
+    report_fig_end(f, "sinklab's sink rate: the fraction of all layer × head pairs whose α₀ (averaged over the probe "
+               "sequences first) exceeds ε, at three thresholds; an untrained model scores 0. Steps go up as heads "
+               "turn into sinks; the 0.8 curve shows heads that put almost all their attention on key 0. Dashed: "
+               "Gu et al.'s Sink₁<sup>0.3</sup> exactly as their code computes it (sink_rate_gu, thresholded per "
+               "sequence, divided by T whatever the mask), for comparison with the paper's tables.");
     report_fig_begin(f, NULL, metric_chart_title(METRIC_ALPHA0_MAX));
     for (int r = 0; r < p->n; r++) {
         y[3 * p->n + r] = alpha0_stat(p, METRIC_ALPHA0_MAX, r);
@@ -461,7 +480,7 @@ static void write_heads(FILE *f, const Run *run)
     const ProbeTable *p = &run->pr;
     fputs("<section id=\"heads\"><h2>Heads: how the sink spreads</h2>\n", f);
     if (!p->present[METRIC_ALPHA0]) {
-        fputs("<p class=\"empty\">No per-head α₀ logged.</p></section>\n", f);
+        fputs(p->n ? ALPHA0_OMITTED "</section>\n" : "<p class=\"empty\">No per-head α₀ logged.</p></section>\n", f);
         return;
     }
     int LH = p->L * p->H, nc = 0;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "data/synthetic.h"
@@ -354,7 +355,25 @@ static int load_dir(Corpus *c, Buf *buf, const char *path, Separator sep, FileFi
 void corpus_brown_dir(char *out, size_t cap)
 {
     const char *root = getenv("SINKLAB_DATA_DIR");
-    snprintf(out, cap, "%s/%s", root && *root ? root : "data_cache", CORPUS_BROWN_SUBDIR);
+    if (root && *root) {
+        snprintf(out, cap, "%s/%s", root, CORPUS_BROWN_SUBDIR);
+        return;
+    }
+    /* the folder holding the binary's folder: build/sinklab -> the repository (where
+     * scripts/get_corpora.sh puts data_cache/), /usr/local/bin/sinklab -> /usr/local; so the
+     * default does not depend on the current directory */
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0 && exe[0] == '/') {
+        exe[n] = 0;
+        for (int up = 0; up < 2; up++) {
+            char *slash = strrchr(exe, '/');
+            if (slash) *slash = 0;
+        }
+        snprintf(out, cap, "%s/data_cache/%s", exe, CORPUS_BROWN_SUBDIR);
+        return;
+    }
+    snprintf(out, cap, "data_cache/%s", CORPUS_BROWN_SUBDIR);
 }
 
 static int load_paths(Corpus *c, const DataConfig *cfg, char *err, size_t n_err)
@@ -388,9 +407,13 @@ static int load_paths(Corpus *c, const DataConfig *cfg, char *err, size_t n_err)
         if (rc && filter != FILTER_ANY && !n_paths && before == 0 && n_loaded == 0) {
             char inner[1024];
             snprintf(inner, sizeof inner, "%s", err);
+            const char *env = getenv("SINKLAB_DATA_DIR");
             snprintf(err, n_err, "%s; the %s corpus is installed by scripts/get_corpora.sh%s", inner,
                      filter == FILTER_BROWN ? "brown" : "fortunes",
-                     filter == FILTER_BROWN ? " (or set SINKLAB_DATA_DIR or data.path)" : " (apt-get install fortunes)");
+                     filter != FILTER_BROWN ? " (apt-get install fortunes)"
+                     : env && *env ? " (looked in $SINKLAB_DATA_DIR/brown; or set data.path)"
+                     : " (looked in data_cache/brown of the folder holding the sinklab binary's "
+                       "folder, as SINKLAB_DATA_DIR is unset; set it or data.path to choose another)");
         }
         if (!rc && n_loaded == before) {
             snprintf(err, n_err, "%s: directory holds no corpus files; expected %s", path,
@@ -401,9 +424,10 @@ static int load_paths(Corpus *c, const DataConfig *cfg, char *err, size_t n_err)
     }
     free(buf.p);
     if (!rc) {
-        snprintf(c->desc, sizeof c->desc, "%s: %.520s%s (%d files)",
+        snprintf(c->desc, sizeof c->desc, "%s: %.520s%s (%d file%s)",
                  cfg->corpus == CORPUS_FORTUNES ? "fortunes" : cfg->corpus == CORPUS_BROWN ? "brown" : "files",
-                 n_paths ? cfg->paths[0] : defaults[0], n_paths > 1 ? " ..." : "", n_loaded);
+                 n_paths ? cfg->paths[0] : defaults[0], n_paths > 1 ? " ..." : "", n_loaded,
+                 n_loaded == 1 ? "" : "s");
     }
     return rc;
 }

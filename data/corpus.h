@@ -9,7 +9,7 @@
 #include "data/data_config.h"
 
 #define CORPUS_FORTUNES_DIR "/usr/share/games/fortunes"
-#define CORPUS_BROWN_SUBDIR "brown"          /* under SINKLAB_DATA_DIR, else under data_cache/ */
+#define CORPUS_BROWN_SUBDIR "brown"   /* under $SINKLAB_DATA_DIR, else under <install>/data_cache/ */
 
 typedef struct {
     uint8_t *text;          /* all documents back to back */
@@ -45,7 +45,9 @@ void corpus_doc_where(const Corpus *c, int64_t d, char *out, size_t cap);
  * tags stripped at the last '/', ``/'' become quotes, punctuation attached, one paragraph per
  * line. out needs n bytes; returns the length written. */
 int64_t brown_detag(uint8_t *out, const uint8_t *in, int64_t n);
-/* Where the Brown corpus is looked for when data.path is unset. */
+/* Where the Brown corpus is looked for when data.path is unset: $SINKLAB_DATA_DIR/brown when
+ * the variable is set, else data_cache/brown in the folder that holds the running binary's folder
+ * (build/sinklab -> the repository), whatever the current directory. */
 void corpus_brown_dir(char *out, size_t cap);
 
 const char *separator_name(Separator s);

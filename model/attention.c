@@ -23,6 +23,7 @@ typedef struct {
     const int32_t *positions;
     const float *slopes;
     Tensor *q, *k, *v, *sink_k, *sink_v, *sink_logit;
+    const float *key_weight;     /* (H, T) or NULL: interventions only */
     int *row_lo, *row_hi;        /* (B, T): first and last allowed key of each query */
     uint8_t *row_dense;          /* (B, T): 1 if every key in [lo, hi] is allowed (causal rows) */
     Arena *arena;                /* backward scratch */
@@ -206,6 +207,18 @@ static void rows_find_range(int *lo, int *hi, uint8_t *dense, const uint8_t *all
     }
 }
 
+/* Interventions: p[j] (and the sigmoid slope s[j]) times w[j] for keys j != i (tile-relative
+ * indices). A constant factor on an unnormalised weight leaves the softmax backward formula
+ * unchanged. */
+static void row_apply_key_weight(float *p, float *s, const float *w, int i, int lo, int hi)
+{
+    for (int j = lo; j <= hi; j++) {
+        if (j == i) continue;
+        p[j] *= w[j];
+        if (s) s[j] *= w[j];
+    }
+}
+
 /* The tile of rows i0 .. i0+m-1 and the union of their key ranges (n = 0 if all are empty). */
 static Tile tile_make(const AttnCtx *c, int b, int h, int i0)
 {
@@ -281,6 +294,8 @@ static void row_weights(float *p, RowExtra *ex, float *s, const AttnCtx *c, cons
         if (has_logit && bl > m) m = bl;
         if (c->norm == ATTN_SOFTMAX1 && 0.0f > m) m = 0.0f;
         row_exp(p, s, mal, m, lo, hi);
+        if (c->key_weight)
+            row_apply_key_weight(p, NULL, c->key_weight + (size_t)h * T + t->k0, i - t->k0, lo, hi);
         z = row_sum(p, NULL, lo, hi);
         if (has_key) ex->key = exp_nonpos(sk - m);
         if (has_logit) ex->logit = exp_nonpos(bl - m);
@@ -307,6 +322,9 @@ static void row_weights(float *p, RowExtra *ex, float *s, const AttnCtx *c, cons
                 s[j] = 0.0f;
             }
         }
+        /* p_j = w_j sigmoid(.) has slope w_j sigmoid'(.): scaling s[] too keeps backward exact */
+        if (c->key_weight)
+            row_apply_key_weight(p, s, c->key_weight + (size_t)h * T + t->k0, i - t->k0, lo, hi);
         if (has_key) ex->key = sigmoid_slope(sk + b0, &ex->slope_key);
         if (c->norm == ATTN_SIGMOID) return;
         /* sigmoid_norm: the logit sink is a virtual key with score b_h; divide by the row sum. */
@@ -605,6 +623,7 @@ Tensor *op_attention(Graph *g, Tensor *q, Tensor *k, Tensor *v, int n_head,
     c->sink_k = args->sink_k;
     c->sink_v = args->sink_v;
     c->sink_logit = args->sink_logit;
+    c->key_weight = args->key_weight;
     c->arena = &g->arena;
     c->row_lo = arena_alloc(&g->arena, (size_t)c->B * c->T * sizeof(int));
     c->row_hi = arena_alloc(&g->arena, (size_t)c->B * c->T * sizeof(int));

@@ -52,6 +52,13 @@ typedef struct {
     const int32_t *positions;      /* (B, T); needed for ALiBi */
     const float *alibi_slopes;     /* (H) or NULL for no ALiBi */
     Tensor *sink_k, *sink_v, *sink_logit;   /* each may be NULL */
+    /* Optional per-head key weights for inference-time interventions (analysis/intervene.c),
+     * (H, T) or NULL: key j's unnormalised weight in head h (exp(s) for the softmax family,
+     * sigmoid(s + b) for the sigmoid forms) is multiplied by key_weight[h*T + j] for every query
+     * but j itself, before the row is normalised. 0 hides key j from the head (a per-head
+     * block_key), F scales its attention and the row renormalises. Training passes NULL and
+     * runs exactly the code it ran without it. */
+    const float *key_weight;
     /* Optional outputs for probes, written during forward, (B, H, T, T) and (B, H, T):
      * the probabilities of data keys, and the mass on the learned sink (extra key, logit and
      * softmax1's fixed term combined). keep_probs rows are zero outside the mask. */

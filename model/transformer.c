@@ -249,13 +249,21 @@ typedef struct {
 /* Attention sub-block on input a (already normed for pre-norm): q/k/v, RoPE, the kernel with
  * the learned sink, the gate, the output projection. */
 static Tensor *attention_block(const Transformer *m, Graph *g, const BlockParams *p, Tensor *a,
-                               const Stream *s, Tensor *sink_k, Tensor *sink_v, LayerKeep *keep)
+                               const Stream *s, Tensor *sink_k, Tensor *sink_v, LayerKeep *keep,
+                               const LayerEdit *edit)
 {
     const ModelConfig *c = &m->cfg;
     Tensor *q = op_linear(g, a, p->wq, p->bq);
     Tensor *k = op_linear(g, a, p->wk, p->bk);
     Tensor *v = op_linear(g, a, p->wv, p->bv);
     if (keep) { keep->sink_k = k; keep->sink_v = v; }
+    if (edit && edit->value_scale) {
+        /* the same (T, C) factors for every sequence, as a constant so the tape stays exact */
+        Tensor *f = graph_constant(g, 3, v->shape);
+        size_t TC = (size_t)s->T * c->d_model;
+        for (int b = 0; b < s->B; b++) memcpy(f->data + b * TC, edit->value_scale, TC * sizeof(float));
+        v = op_mul(g, v, f);
+    }
     if (c->pos == POS_ROPE && s->positions) {
         q = op_rope(g, q, s->positions, c->n_head, c->rope_base);
         k = op_rope(g, k, s->positions, c->n_head, c->rope_base);
@@ -268,6 +276,7 @@ static Tensor *attention_block(const Transformer *m, Graph *g, const BlockParams
     args.sink_k = sink_k;
     args.sink_v = sink_v;
     args.sink_logit = p->sink_logit;
+    args.key_weight = edit ? edit->key_weight : NULL;
     if (keep) {
         args.keep_probs = keep->probs;
         args.keep_sink_mass = keep->sink_mass;
@@ -282,15 +291,15 @@ static Tensor *attention_block(const Transformer *m, Graph *g, const BlockParams
 }
 
 static Tensor *block(const Transformer *m, Graph *g, int l, Tensor *h, const Stream *s,
-                     Tensor *sink_k, Tensor *sink_v, LayerKeep *keep)
+                     Tensor *sink_k, Tensor *sink_v, LayerKeep *keep, const LayerEdit *edit)
 {
     const BlockParams *p = &m->blocks[l];
     if (m->cfg.norm_pre) {
         Tensor *x = op_add(g, h, attention_block(m, g, p, norm(m, g, h, p->ln1_w, p->ln1_b), s,
-                                                 sink_k, sink_v, keep));
+                                                 sink_k, sink_v, keep, edit));
         return op_add(g, x, mlp(m, g, p, norm(m, g, x, p->ln2_w, p->ln2_b)));
     }
-    Tensor *x = norm(m, g, op_add(g, h, attention_block(m, g, p, h, s, sink_k, sink_v, keep)),
+    Tensor *x = norm(m, g, op_add(g, h, attention_block(m, g, p, h, s, sink_k, sink_v, keep, edit)),
                      p->ln1_w, p->ln1_b);
     return norm(m, g, op_add(g, x, mlp(m, g, p, x)), p->ln2_w, p->ln2_b);
 }
@@ -390,7 +399,7 @@ Tensor *transformer_forward(Transformer *m, Graph *g, const Batch *b, ForwardTra
             /* the sink token's key and value at this layer, after this block's norm and
              * projections and never rotated, are the extra key/value every data query sees */
             LayerKeep sk = {0};
-            Tensor *s_next = block(m, g, l, s, &sink, NULL, NULL, &sk);
+            Tensor *s_next = block(m, g, l, s, &sink, NULL, NULL, &sk, NULL);
             sink_k = sk.sink_k;
             sink_v = sk.sink_v;
             s = s_next;
@@ -400,7 +409,7 @@ Tensor *transformer_forward(Transformer *m, Graph *g, const Batch *b, ForwardTra
             keep.probs = tr->attn_probs[l] = arena_alloc(&g->arena, (size_t)B * H * T * T * sizeof(float));
             keep.sink_mass = tr->sink_mass[l] = arena_alloc(&g->arena, (size_t)B * H * T * sizeof(float));
         }
-        h = block(m, g, l, h, &data, sink_k, sink_v, &keep);
+        h = block(m, g, l, h, &data, sink_k, sink_v, &keep, tr && tr->edits ? &tr->edits[l] : NULL);
         if (tr && tr->keep_qkv) { tr->q[l] = keep.q; tr->k[l] = keep.k; tr->v[l] = keep.v; }
         if (tr && tr->keep_hidden) tr->hidden[l + 1] = h;
     }

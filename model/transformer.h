@@ -29,6 +29,14 @@ typedef struct {
     float *alibi_slopes;
 } Transformer;
 
+/* Inference-time edits of one layer's attention on the data stream (interventions,
+ * analysis/intervene.c). Training never sets them; a NULL field changes nothing. */
+typedef struct {
+    const float *key_weight;    /* (H, T): passed to the kernel (AttentionArgs.key_weight) */
+    const float *value_scale;   /* (T, C): multiplies v before attention, the same for every
+                                   sequence (0 in head h's columns at P zeroes that value) */
+} LayerEdit;
+
 /* What a forward pass should keep for probes and analysis. Everything kept lives in the graph's
  * arena until graph_reset(). Arrays are indexed by layer; hidden has n_layer + 1 entries
  * (after the embeddings, then after each block). */
@@ -36,6 +44,7 @@ typedef struct {
     int keep_attn, keep_qkv, keep_hidden;
     int grad_input;             /* give the input embeddings h^0 a gradient */
     const float *embed_delta;   /* (B, T, C) added to h^0 (perturbation), or NULL */
+    const LayerEdit *edits;     /* [l] per-layer attention edits, or NULL */
     /* outputs */
     float **attn_probs;         /* [l] -> (B, H, T, T) */
     float **sink_mass;          /* [l] -> (B, H, T) */

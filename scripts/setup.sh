@@ -3,13 +3,28 @@
 #   1. installs the Debian packages sinklab needs when they are missing (apt-get when run as
 #      root; otherwise prints the exact apt-get line and stops),
 #   2. configures and builds into build/ (Release, warnings are errors).
-# Usage: scripts/setup.sh [--with-test-deps]   (adds python3-torch, python3-numpy, chromium, slurm-wlm, munge)
+# Usage: scripts/setup.sh [--with-tools] [--with-test-deps] [--print-packages]
+#   --with-tools      adds python3-numpy (tools/sinklab_ckpt.py; the quick start uses it)
+#   --with-test-deps  adds python3-torch, python3-numpy, python3-yaml, chromium, slurm-wlm, munge
+#   --print-packages  prints the Debian packages it would require, one a line, and stops
 # Environment: SINKLAB_BUILD_DIR (default build), SINKLAB_CMAKE_ARGS (extra cmake arguments).
 set -eu
 cd "$(dirname "$0")/.."
 
 PKGS="build-essential cmake pkg-config libopenblas-dev libyaml-dev zlib1g-dev libcmocka-dev fortunes"
-[ "${1:-}" = "--with-test-deps" ] && PKGS="$PKGS python3-torch python3-numpy python3-yaml chromium slurm-wlm munge"
+PRINT=0
+for arg in "$@"; do
+    case "$arg" in
+        --with-tools) PKGS="$PKGS python3-numpy" ;;
+        --with-test-deps) PKGS="$PKGS python3-torch python3-numpy python3-yaml chromium slurm-wlm munge" ;;
+        --print-packages) PRINT=1 ;;
+        *) echo "setup: unknown argument '$arg' (expected --with-tools, --with-test-deps or --print-packages)" >&2; exit 2 ;;
+    esac
+done
+if [ "$PRINT" = 1 ]; then
+    printf '%s\n' $PKGS | sort -u
+    exit 0
+fi
 
 missing=""
 for p in $PKGS; do

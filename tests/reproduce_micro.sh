@@ -20,5 +20,5 @@ grep -q 'hash [0-9a-f]\{16\}' "$OUT/REPORT.md" || { echo "FAIL: no claim hash"; 
 grep -q 'sinklab reproduce C2 --scale micro' "$OUT/REPORT.md" || { echo "FAIL: no command"; exit 1; }
 # a second run reuses the finished run (no training: the sweep reports it complete)
 "$BIN" reproduce C2 --scale micro --claims "$SRC/configs/claims" --out "$OUT" > "$OUT/log2.txt" 2>&1
-grep -q '1 complete' "$OUT/log2.txt" || { cat "$OUT/log2.txt"; echo "FAIL: the finished run was not reused"; exit 1; }
+grep -q 'all complete' "$OUT/log2.txt" || { cat "$OUT/log2.txt"; echo "FAIL: the finished run was not reused"; exit 1; }
 echo "1 passed, 0 failed"

@@ -196,6 +196,55 @@ static void test_alpha_sigmoid_proxy_renormalises_rows(void **state)
     assert_close("alpha (raw sigmoid)", alpha, raw, T, TOL, 0);
 }
 
+/* Gu et al.'s Sink_1^eps thresholds each sequence before averaging. Causal T = 4, one head.
+ * Sequence 0 rows {1}, {.5 .5}, {.2 .4 .4}, {.3 .3 .2 .2}: column 0 sums to 2.0, score 2.0/4 = 0.5;
+ * sequence 1 rows {1}, {.1 .9}, {.1 .5 .4}, {0 .5 .25 .25}: 1.2/4 = 0.3. At eps 0.35 one of two
+ * (sequence, head) pairs is above: 50%; sinklab's alpha_0 = (0.5 + 0.3)/2 = 0.4 is above, so its
+ * sink_rate is 1. At eps 0.31 Gu gives 50%, at eps 0.1 100%, at eps 0.51 0%. */
+static void test_sink_rate_gu_thresholds_each_sequence_first(void **state)
+{
+    enum { B = 2, T = 4 };
+    uint8_t allowed[B * T * T];
+    fill_causal(allowed, B, T);
+    const float attn[B * T * T] = {
+        1, 0, 0, 0,   .5f, .5f, 0, 0,   .2f, .4f, .4f, 0,   .3f, .3f, .2f, .2f,
+        1, 0, 0, 0,   .1f, .9f, 0, 0,   .1f, .5f, .4f, 0,   0, .5f, .25f, .25f};
+    expect_near("sink_rate_gu@0.35", metrics_sink_rate_gu(attn, allowed, NULL, 0, 0.35f, B, 1, T), 50, 0);
+    expect_near("sink_rate_gu@0.31", metrics_sink_rate_gu(attn, allowed, NULL, 0, 0.31f, B, 1, T), 50, 0);
+    expect_near("sink_rate_gu@0.1", metrics_sink_rate_gu(attn, allowed, NULL, 0, 0.1f, B, 1, T), 100, 0);
+    expect_near("sink_rate_gu@0.51", metrics_sink_rate_gu(attn, allowed, NULL, 0, 0.51f, B, 1, T), 0, 0);
+    float alpha[T];
+    metrics_alpha(alpha, NULL, attn, allowed, NULL, 0, B, 1, T);
+    expect_near("alpha_0", alpha[0], 0.4, TOL);
+    expect_near("sink_rate@0.35", metrics_sink_rate(alpha, 1, T, 0.35f), 1, 0);
+}
+
+/* Gu et al. divide by T - k whatever the mask. Causal window 2 at T = 4 (key 0 seen by queries 0
+ * and 1 only), rows {1}, {.6 .4}, {0 .5 .5}, {0 0 .5 .5}, plus a PAD sequence-2 query that would
+ * add mass: Gu's score is (1 + .6)/4 = 0.4, sinklab's alpha_0 = 1.6/2 = 0.8. Two heads, the second
+ * uniform over its keys: (1 + .5)/4 = 0.375. With the sigmoid proxy, rows scaled by 2 give the
+ * same answer. */
+static void test_sink_rate_gu_divides_by_T_whatever_the_mask(void **state)
+{
+    enum { H = 2, T = 4 };
+    const uint8_t allowed[T * T] = {1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1};
+    const int32_t doc[T] = {0, 0, 0, -1};
+    float attn[H * T * T] = {
+        1, 0, 0, 0,   .6f, .4f, 0, 0,   0, .5f, .5f, 0,   0, 0, .5f, .5f,
+        1, 0, 0, 0,   .5f, .5f, 0, 0,   0, .5f, .5f, 0,   0, 0, .5f, .5f};
+    /* the PAD query (row 3) carries mass that must not count */
+    attn[3 * T] = 1;
+    expect_near("sink_rate_gu@0.39", metrics_sink_rate_gu(attn, allowed, doc, 0, 0.39f, 1, H, T), 50, 0);
+    expect_near("sink_rate_gu@0.37", metrics_sink_rate_gu(attn, allowed, doc, 0, 0.37f, 1, H, T), 100, 0);
+    expect_near("sink_rate_gu@0.41", metrics_sink_rate_gu(attn, allowed, doc, 0, 0.41f, 1, H, T), 0, 0);
+    for (int i = 0; i < H * T * T; i++) attn[i] *= 2;
+    expect_near("sink_rate_gu@0.39 (proxy)", metrics_sink_rate_gu(attn, allowed, doc, 1, 0.39f, 1, H, T), 50, 0);
+    expect_near("sink_rate_gu@0.39 (raw x2)", metrics_sink_rate_gu(attn, allowed, doc, 0, 0.39f, 1, H, T), 100, 0);
+    float alpha[H * T];
+    metrics_alpha(alpha, NULL, attn, allowed, doc, 1, 1, H, T);
+    expect_near("alpha_0 (allowed queries only)", alpha[0], 0.8, TOL);
+}
+
 /* Head 0 attends to itself: alpha_k = 1/(T-k), largest at the last key, which only one query
  * sees; restricted to |Q_k| >= T/4 = 2 the location is key 6 (alpha 1/2). Head 1 puts all mass
  * of queries >= 3 on key 3 (earlier queries on themselves): location 3, alpha 1. */
@@ -640,6 +689,8 @@ int main(void)
         cmocka_unit_test(test_alpha_edit_normalisers),
         cmocka_unit_test(test_alpha_pad_queries_excluded),
         cmocka_unit_test(test_alpha_sigmoid_proxy_renormalises_rows),
+        cmocka_unit_test(test_sink_rate_gu_thresholds_each_sequence_first),
+        cmocka_unit_test(test_sink_rate_gu_divides_by_T_whatever_the_mask),
         cmocka_unit_test(test_sink_location_skips_keys_seen_by_few_queries),
         cmocka_unit_test(test_alpha_on_bos_tokens),
         cmocka_unit_test(test_alpha_on_last_position),

@@ -128,6 +128,147 @@ def sinklab_batches(binary, config_text, n_batches, split="val"):
     return read_batches(r.stdout.splitlines(keepends=True))
 
 
+# ---- interventions (README "Interventions"): the same specs as `sinklab analyze --intervene`,
+# implemented here independently on the reference model, for parity and for Python users ----
+
+BOS = 256
+HEAD_EDITS = ("block_key", "zero_value", "scale_attn")
+SEQUENCE_EDITS = ("drop_bos", "add_bos", "replace_first", "fixed_token", "pos_swap", "pos_shift",
+                  "pos_as")
+
+
+def parse_intervention(spec):
+    """'block_key:0@1.2+drop_bos' -> [{"kind", "args": [...], "targets": [(layer, head|None)]}].
+    randomize_first and perturb are not replayed here (they draw from sinklab's own RNG)."""
+    ops = []
+    for part in spec.split("+"):
+        name = "".join(ch for ch in part.split(":")[0].split("@")[0])
+        rest = part[len(name):]
+        args, targets = "", ""
+        if rest.startswith(":"):
+            args = rest[1:]
+            if name != "fixed_token" and "@" in args:
+                args, targets = args.split("@", 1)
+        elif rest.startswith("@"):
+            targets = rest[1:]
+        if name not in HEAD_EDITS + SEQUENCE_EDITS + ("isolate", "reset", "window"):
+            raise ValueError("%r: %s is not replayed by torch_load" % (spec, name))
+        if targets and name not in HEAD_EDITS:
+            raise ValueError("%r: %s takes no @L.H target" % (spec, name))
+        tl = []
+        for t in filter(None, targets.replace(",", "@").split("@")):
+            l, _, h = t.partition(".")
+            tl.append((int(l), int(h) if h else None))
+        vals = [a for a in args.replace("@", ",").replace("=", ",").split(",") if a]
+        ops.append({"kind": name, "args": [float(v) if "." in v else int(v) for v in vals],
+                    "targets": tl})
+    return ops
+
+
+def _shift(x, drop):
+    return x[:, 1:] if drop else torch.cat([x[:, :1], x[:, :-1]], 1)
+
+
+def apply_intervention(spec, batch, cfg):
+    """The edited batch (with "orig": each position's flat index in batch, -1 if added), the mask
+    to use and the per-layer edits of spec, as sinklab applies them (analysis/intervene.c)."""
+    from model import resolve_config
+    m = resolve_config(cfg)
+    L, H, C = m["n_layer"], m["n_head"], m["d_model"]
+    D = C // H
+    b = {k: torch.as_tensor(batch[k]).clone() for k in BATCH_KEYS + ("prefix_len",)}
+    B, T = b["tokens"].shape
+    b["orig"] = torch.arange(B * T).view(B, T)
+    mask = {"window": m["mask"]["window"], "doc_mask": m["mask"]["doc_mask"],
+            "edits": list(m["mask"]["edits"])}
+    ops = parse_intervention(spec)
+    for op in [o for o in ops if o["kind"] in SEQUENCE_EDITS]:
+        k, a = op["kind"], op["args"]
+        if k in ("drop_bos", "add_bos"):
+            drop = k == "drop_bos"
+            first_doc = b["doc_ids"][:, :1].clone()
+            old_tokens = b["tokens"].clone()
+            old_lm0 = b["loss_mask"][:, :1].clone()
+            for key in BATCH_KEYS + ("orig",):
+                b[key] = _shift(b[key], drop)
+            pos = b["positions"]
+            if drop:
+                dec = (b["doc_ids"] == first_doc) & (pos > 0)
+                b["positions"] = pos - dec.long()
+                b["prefix_len"] = torch.where(b["prefix_len"] > 0, b["prefix_len"] - 1, b["prefix_len"])
+            else:
+                T1 = b["tokens"].shape[1]
+                inc = b["doc_ids"] == first_doc
+                inc[:, 0] = False
+                b["positions"] = pos + inc.long()
+                b["positions"][:, 0] = 0
+                b["tokens"][:, 0] = BOS
+                b["targets"][:, 0] = old_tokens[:, 0]
+                b["doc_ids"][:, 0] = first_doc[:, 0]
+                b["loss_mask"][:, :1] = old_lm0
+                b["orig"][:, 0] = -1
+                grow = (b["prefix_len"] > 0) & (b["prefix_len"] < T1)
+                b["prefix_len"] = b["prefix_len"] + grow.long()
+        elif k == "replace_first":
+            b["tokens"][:, 0] = a[0]
+        elif k == "fixed_token":
+            b["tokens"][:, a[1]] = a[0]
+        elif k == "pos_swap":
+            i, j = a
+            b["positions"][:, [i, j]] = b["positions"][:, [j, i]]
+        elif k == "pos_shift":
+            b["positions"] = b["positions"] + a[0]
+        elif k == "pos_as":
+            j, i = a
+            b["positions"][:, j] = b["positions"][:, i]
+    T = b["tokens"].shape[1]
+    kw = torch.ones(L, H, T, dtype=torch.float64)
+    vs = torch.ones(L, T, C, dtype=torch.float64)
+    used_kw, used_vs = set(), set()
+    for op in [o for o in ops if o["kind"] not in SEQUENCE_EDITS]:
+        k, a = op["kind"], op["args"]
+        if k == "window":
+            mask["window"] = a[0]
+            continue
+        if k in ("isolate", "reset") or (k == "block_key" and not op["targets"]):
+            mask["edits"].append((k, a[0]))
+            continue
+        heads = [(l, h) for l in range(L) for h in range(H)]
+        if op["targets"]:
+            heads = [(l, h) for (l, hh) in op["targets"]
+                     for h in (range(H) if hh is None else [hh])]
+        for l, h in heads:
+            if k == "zero_value":
+                vs[l, a[0], h * D:(h + 1) * D] = 0.0
+                used_vs.add(l)
+            else:
+                kw[l, h, a[0]] = 0.0 if k == "block_key" else kw[l, h, a[0]] * float(a[1])
+                used_kw.add(l)
+    edits = [{"key_weight": kw[l].float() if l in used_kw else None,
+              "value_scale": vs[l].float() if l in used_vs else None} for l in range(L)]
+    return b, mask, edits
+
+
+def run_intervention(model, cfg, batch, spec):
+    """{"loss", "baseline_loss", "n_targets"}: the mean loss with spec and without it over the
+    identical targets, as `sinklab analyze --intervene` reports them."""
+    base = {k: torch.as_tensor(batch[k]) for k in BATCH_KEYS + ("prefix_len",)}
+    b, mask, edits = apply_intervention(spec, batch, cfg)
+    with torch.no_grad():
+        nb = model(base["tokens"], base["positions"], base["doc_ids"], base["prefix_len"],
+                   base["targets"], base["loss_mask"])["nll"].double()
+        ni = model(b["tokens"], b["positions"], b["doc_ids"], b["prefix_len"], b["targets"],
+                   b["loss_mask"], mask=mask, edits=edits)["nll"].double()
+    orig = b["orig"]
+    base_lm = base["loss_mask"].reshape(-1)
+    sel = (b["loss_mask"] != 0) & (orig >= 0)
+    sel &= base_lm[orig.clamp(min=0)] != 0
+    n = int(sel.sum())
+    return {"loss": float(ni[sel].mean()) if n else float("nan"),
+            "baseline_loss": float(nb.reshape(-1)[orig[sel]].mean()) if n else float("nan"),
+            "n_targets": n}
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description="Evaluate a sinklab checkpoint with the PyTorch "
                                  "reference model (tests/reference/model.py).")

@@ -30,6 +30,7 @@ static void write_members(NpzWriter *z, const ParamBlock *pb, const char *config
     static const char *const kinds[3] = {"param", "adam_m", "adam_v"};
     const float *arrays[3] = {pb->data, pb->m, pb->v};
     for (int a = 0; a < 3; a++) {
+        if (!arrays[a]) continue;   /* a weights-only checkpoint */
         for (int i = 0; i < pb->n_params; i++) {
             const Param *p = &pb->params[i];
             char name[NPZ_NAME_MAX];
@@ -267,6 +268,16 @@ int ckpt_load(const char *path, ParamBlock *pb, CkptState *st, int with_optimize
     NpzArchive a;
     int rc = open_checked(&a, path, err, n);
     if (rc == 0) rc = check_kind(&a, pb, "param", path, err, n);
+    if (rc == 0 && with_optimizer) {
+        int has_moments = 0;
+        for (int i = 0; i < a.n; i++) has_moments |= strncmp(a.m[i].name, "adam_", 5) == 0;
+        if (!has_moments) {
+            sl_errf(err, n, "%s: holds the weights only, without the optimizer moments that "
+                    "resuming needs (checkpoint.optimizer_state: latest keeps them in the newest "
+                    "checkpoint only; all keeps them in every one)", path);
+            rc = -1;
+        }
+    }
     if (rc == 0 && with_optimizer) rc = check_kind(&a, pb, "adam_m", path, err, n);
     if (rc == 0 && with_optimizer) rc = check_kind(&a, pb, "adam_v", path, err, n);
     if (rc == 0) {
@@ -387,6 +398,23 @@ int ckpt_find_latest(const char *run_dir, char *path_out, size_t n_out,
     sl_errf(err, n_err, "%s: no intact checkpoint (%d file%s checked; %s)", dir, cnt,
             cnt == 1 ? "" : "s", why);
     return -1;
+}
+
+int ckpt_drop_optimizer(const char *path, const ParamBlock *pb, char *err, size_t n)
+{
+    if (access(path, F_OK) != 0) return 0;
+    /* the model's layout over a scratch copy of the values, without moments */
+    ParamBlock w = *pb;
+    w.data = xmalloc(pb->n * sizeof(float));
+    w.grad = w.m = w.v = NULL;
+    char *yaml = NULL;
+    CkptState st;
+    int rc = ckpt_read_config(path, &yaml, err, n);
+    if (rc == 0) rc = ckpt_load(path, &w, &st, 0, err, n);
+    if (rc == 0) rc = ckpt_save(path, &w, yaml, &st, err, n);
+    free(w.data);
+    free(yaml);
+    return rc;
 }
 
 int ckpt_scheduled(int64_t step, int64_t total_steps, int every, int log_spaced)

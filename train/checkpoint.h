@@ -31,7 +31,8 @@ typedef struct {
     uint64_t rng[4];           /* the data/probe RNG state (xoshiro256** words) */
 } CkptState;
 
-/* Writes the checkpoint: parameters, moments (pb->m, pb->v; SGD keeps its momentum buffer in m),
+/* Writes the checkpoint: parameters, moments (pb->m, pb->v, both NULL for a weights-only file;
+ * SGD keeps its momentum buffer in m),
  * config_yaml (the fully resolved config, stored verbatim) and st. The bytes depend only on the
  * inputs (fixed timestamps), so equal states give identical files. */
 int ckpt_save(const char *path, const ParamBlock *pb, const char *config_yaml,
@@ -42,10 +43,16 @@ int ckpt_save(const char *path, const ParamBlock *pb, const char *config_yaml,
 int ckpt_read_config(const char *path, char **config_yaml, char *err, size_t n);
 
 /* Loads parameters into pb (every parameter of pb must be in the file with the same shape, and
- * the file may hold no other), and with with_optimizer also pb->m and pb->v. st may be NULL.
+ * the file may hold no other), and with with_optimizer also pb->m and pb->v (a weights-only file
+ * is then refused, saying so). st may be NULL.
  * The whole file is checked before anything is copied. */
 int ckpt_load(const char *path, ParamBlock *pb, CkptState *st, int with_optimizer,
               char *err, size_t n);
+
+/* checkpoint.optimizer_state latest: rewrites PATH without its optimizer moments, atomically as
+ * ckpt_save does; its weights, config and state stay as they were. pb gives the model's layout
+ * (its values are not touched). A missing PATH (pruned by keep_last) is not an error. */
+int ckpt_drop_optimizer(const char *path, const ParamBlock *pb, char *err, size_t n);
 
 /* Checks every CRC, the central directory, the format version and the required members. */
 int ckpt_verify(const char *path, char *err, size_t n);

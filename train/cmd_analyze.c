@@ -1,6 +1,8 @@
 /* cmd_analyze.c: `sinklab analyze CHECKPOINT|RUN_DIR [--config probe.yaml] [--set probe.k=v]
- * [--out DIR]`. Rebuilds the model from a checkpoint's own config and runs the same probe the
- * trainer runs, so a checkpoint at step N reproduces the step-N probe line of metrics.jsonl. */
+ * [--out DIR] [--intervene SPEC ...] [--heads L.H,...] [--force]`. Rebuilds the model from a
+ * checkpoint's own config and runs the same probe the trainer runs, so a checkpoint at step N
+ * reproduces the step-N probe line of metrics.jsonl; with interventions, runs each of them on
+ * the same probe set next to the unmodified model (analysis/intervene_run.h). */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include "analysis/intervene_run.h"
 #include "analysis/jsonw.h"
 #include "analysis/probe.h"
 #include "data/dataset.h"
@@ -21,23 +24,46 @@
 
 #define MAX_SETS 64
 #define MAX_CKPTS 4096
+#define MAX_SPECS PROBE_MAX_INTERVENTIONS
 
 typedef struct {
     const char *config_path;
     char *sets[MAX_SETS];
     int n_sets;
     const char *out;
+    const char *specs[MAX_SPECS];      /* --intervene */
+    int n_specs;
+    IvTarget heads[IV_MAX_TARGETS];    /* --heads: default targets of head edits */
+    int n_heads;
+    int force;
 } AnalyzeArgs;
+
+/* The interventions of one analysis: probe.interventions, then every --intervene. */
+typedef struct {
+    Intervention iv[2 * MAX_SPECS];
+    int n;
+} IvList;
 
 static void usage(FILE *f)
 {
     fprintf(f,
         "usage: sinklab analyze CHECKPOINT|RUN_DIR [--config probe.yaml] [--set probe.key=value ...] [--out DIR]\n"
+        "                      [--intervene SPEC ...] [--heads L.H,...] [--force]\n"
         "\n"
         "Runs the sink probes on a checkpoint (all metrics, as at a training checkpoint) and\n"
         "writes DIR/analysis_step_NNNNNNN.json; on a run folder, walks every checkpoint and writes\n"
         "DIR/emergence.jsonl (one probe line per checkpoint). DIR defaults to RUN/analysis.\n"
-        "Only probe.* and train.threads may be changed: the model and data come from the checkpoint.\n");
+        "Only probe.* and train.threads may be changed: the model and data come from the checkpoint.\n"
+        "\n"
+        "  --intervene SPEC  run an intervention next to the unmodified model on the same probe\n"
+        "                    sequences (repeatable; also probe.interventions); writes\n"
+        "                    DIR/interventions.json and DIR/interventions.html and prints a table.\n"
+        "                    SPEC: drop_bos, add_bos, replace_first:ID, randomize_first[:N],\n"
+        "                    fixed_token:ID@P, isolate:P, reset:P, window:W, block_key:P[@L.H],\n"
+        "                    zero_value:P[@L.H], scale_attn:P,F[@L.H], pos_swap:I,J, pos_shift:K,\n"
+        "                    pos_as:J=I, perturb:P[:noise=S|id=ID], and A+B to compose them\n"
+        "  --heads L.H,...   the heads block_key/zero_value/scale_attn act on when a spec has no @\n"
+        "  --force           replace an earlier interventions.json/.html in DIR\n");
 }
 
 /* The checkpoint's config with the user's probe overrides. */
@@ -84,8 +110,28 @@ static int load_checkpoint_config(Config *c, const char *ckpt, const AnalyzeArgs
     return 0;
 }
 
-/* Probes one checkpoint, writing {"step", "checkpoint", "probe"} as one line to f. */
-static int analyze_one(const char *ckpt, const AnalyzeArgs *a, FILE *f, int64_t *step_out)
+/* The spec list: the config's probe.interventions, then the command line's. */
+static int collect_specs(IvList *list, const ProbeConfig *pc, const AnalyzeArgs *a)
+{
+    char err[600];
+    list->n = 0;
+    for (int i = 0; i < pc->n_interventions + a->n_specs; i++) {
+        const char *spec = i < pc->n_interventions ? pc->interventions[i] : a->specs[i - pc->n_interventions];
+        Intervention *iv = &list->iv[list->n++];
+        if (intervene_parse(iv, spec, err, sizeof err)) {
+            fprintf(stderr, "sinklab analyze: %s %s\n", i < pc->n_interventions ?
+                    "probe.interventions:" : "--intervene", err);
+            return 2;
+        }
+        intervene_default_targets(iv, a->heads, a->n_heads);
+    }
+    return 0;
+}
+
+/* Probes one checkpoint, writing {"step", "checkpoint", "probe"} as one line to f; with ivc,
+ * runs the interventions instead and keeps their results there. */
+static int analyze_one(const char *ckpt, const AnalyzeArgs *a, FILE *f, int64_t *step_out,
+                       IvCheckpoint *ivc, IvList *list)
 {
     static Config c;
     int rc = load_checkpoint_config(&c, ckpt, a);
@@ -106,6 +152,28 @@ static int analyze_one(const char *ckpt, const AnalyzeArgs *a, FILE *f, int64_t 
     if (!(ds = dataset_open(&c.data, err, sizeof err))) goto done;
     if (probe_init(&p, &m, ds, &c.probe, err, sizeof err) != 0) goto done;
     have_probe = 1;
+    char warn[512];
+    if (probe_config_warning(&c.probe, &c.data, &c.model, warn, sizeof warn))
+        fprintf(stderr, "%s: %s\n", ckpt, warn);
+    if (ivc) {
+        rc = collect_specs(list, &c.probe, a);
+        if (rc == 0 && intervene_run(ivc, &p, &m, list->iv, list->n, err, sizeof err) != 0) {
+            fprintf(stderr, "sinklab analyze: %s: %s\n", ckpt, err);
+            rc = 2;
+        }
+        if (rc == 0) {
+            ivc->step = st.step;
+            snprintf(ivc->checkpoint, sizeof ivc->checkpoint, "%s", ckpt);
+            intervene_print_table(stdout, ivc, list->iv);
+            for (int i = 0; i < ivc->n; i++)
+                if (ivc->res[i].note[0]) fprintf(stderr, "sinklab analyze: note: %s\n", ivc->res[i].note);
+        }
+        *step_out = st.step;
+        probe_free(&p);
+        dataset_free(ds);
+        transformer_free(&m);
+        return rc;
+    }
     JsonWriter w;
     jsonw_init(&w);
     jsonw_object_begin(&w);
@@ -206,7 +274,7 @@ static int analyze_run(const char *run_dir, const AnalyzeArgs *a)
             continue;
         }
         int64_t step;
-        rc = analyze_one(names[i], a, f, &step);
+        rc = analyze_one(names[i], a, f, &step, NULL, NULL);
         done += rc == 0;
     }
     if (rc == 0 && done == 0) {
@@ -234,7 +302,7 @@ static int analyze_checkpoint(const char *ckpt, const AnalyzeArgs *a)
         return 1;
     }
     int64_t step = 0;
-    int rc = analyze_one(ckpt, a, f, &step);
+    int rc = analyze_one(ckpt, a, f, &step, NULL, NULL);
     if (fclose(f) != 0 && rc == 0) rc = 1;
     if (rc != 0) {
         remove(tmp);
@@ -246,6 +314,94 @@ static int analyze_checkpoint(const char *ckpt, const AnalyzeArgs *a)
     return 0;
 }
 
+static int file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* Whether the resolved config of ckpt lists interventions (probe.interventions): 1, 0, or 2 when
+ * the config cannot be read. */
+static int config_has_interventions(const char *ckpt, const AnalyzeArgs *a)
+{
+    static Config c;
+    if (load_checkpoint_config(&c, ckpt, a) != 0) return 2;
+    return c.probe.n_interventions > 0;
+}
+
+/* Intervention mode: every intervention on one checkpoint, or on every checkpoint of a run
+ * folder (then the report shows delta loss against step), into DIR/interventions.{json,html}. */
+static int analyze_interventions(const char *target, int n, char **names, const AnalyzeArgs *a)
+{
+    char run[1024], out[1100], jpath[1200], hpath[1200], err[1024];
+    if (is_dir(target)) snprintf(run, sizeof run, "%s", target);
+    else run_dir_of(target, run, sizeof run);
+    if (a->out) snprintf(out, sizeof out, "%s", a->out);
+    else snprintf(out, sizeof out, "%s/analysis", run);
+    snprintf(jpath, sizeof jpath, "%s/interventions.json", out);
+    snprintf(hpath, sizeof hpath, "%s/interventions.html", out);
+    /* an earlier analysis is never replaced by accident */
+    if (!a->force && (file_exists(jpath) || file_exists(hpath))) {
+        fprintf(stderr, "sinklab analyze: %s exists (an earlier intervention analysis); pass "
+                "--force to replace it, or --out DIR\n", file_exists(jpath) ? jpath : hpath);
+        return 2;
+    }
+    if (make_out_dir(out) != 0) return 1;
+    IvCheckpoint *cks = xcalloc((size_t)n, sizeof *cks);
+    static IvList list;
+    static Config c;
+    int rc = 0, done = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        if (n > 1 && ckpt_verify(names[i], err, sizeof err) != 0) {
+            fprintf(stderr, "sinklab analyze: skipping %s\n", err);
+            continue;
+        }
+        int64_t step;
+        rc = analyze_one(names[i], a, NULL, &step, &cks[done], &list);
+        done += rc == 0;
+    }
+    if (rc == 0 && done == 0) {
+        fprintf(stderr, "sinklab analyze: %s: no intact checkpoint\n", target);
+        rc = 2;
+    }
+    if (rc == 0) rc = load_checkpoint_config(&c, names[0], a);
+    if (rc == 0 && (intervene_write_json(jpath, cks, done, list.iv, list.n, &c.probe, target, err,
+                                         sizeof err) != 0 ||
+                    intervene_write_html(hpath, cks, done, list.iv, list.n, &c.probe, target, err,
+                                         sizeof err) != 0)) {
+        fprintf(stderr, "sinklab analyze: %s\n", err);
+        rc = 1;
+    }
+    if (rc == 0) printf("%s\n%s\n", jpath, hpath);
+    for (int i = 0; i < n; i++) intervene_checkpoint_free(&cks[i]);
+    free(cks);
+    return rc;
+}
+
+/* Chooses the mode: interventions when asked for (flags or probe.interventions). */
+static int analyze_target(const char *target, const AnalyzeArgs *a)
+{
+    int run = is_dir(target);
+    char **names = calloc(MAX_CKPTS, sizeof *names);
+    int n = 1;
+    if (run) {
+        n = list_checkpoints(target, names, MAX_CKPTS);
+        if (n <= 0) {
+            fprintf(stderr, "sinklab analyze: %s: no checkpoints/step_*.ckpt found\n", target);
+            free(names);
+            return 2;
+        }
+    } else {
+        names[0] = strdup(target);
+    }
+    int want = a->n_specs > 0 ? 1 : config_has_interventions(names[0], a);
+    int rc = want == 2 ? 2 : want ? analyze_interventions(target, n, names, a)
+                             : run ? analyze_run(target, a) : analyze_checkpoint(target, a);
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+    return rc;
+}
+
 int cmd_analyze(int argc, char **argv)
 {
     AnalyzeArgs a = {0};
@@ -255,12 +411,35 @@ int cmd_analyze(int argc, char **argv)
         if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
             usage(stdout);
             return 0;
-        } else if (!strcmp(s, "--set") || !strcmp(s, "--out") || !strcmp(s, "--config")) {
+        } else if (!strcmp(s, "--force")) {
+            a.force = 1;
+        } else if (!strcmp(s, "--set") || !strcmp(s, "--out") || !strcmp(s, "--config") ||
+                   !strcmp(s, "--intervene") || !strcmp(s, "--heads")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "sinklab analyze: %s needs a value\n", s);
                 return 2;
             }
-            if (!strcmp(s, "--out")) a.out = argv[++i];
+            char err[600];
+            Intervention iv;
+            if (!strcmp(s, "--intervene")) {
+                /* syntax errors stop here, before any checkpoint is read */
+                if (intervene_parse(&iv, argv[i + 1], err, sizeof err)) {
+                    fprintf(stderr, "sinklab analyze: --intervene %s\n", err);
+                    return 2;
+                }
+                if (a.n_specs >= MAX_SPECS) {
+                    fprintf(stderr, "sinklab analyze: at most %d --intervene\n", MAX_SPECS);
+                    return 2;
+                }
+                a.specs[a.n_specs++] = argv[++i];
+            } else if (!strcmp(s, "--heads")) {
+                if (intervene_parse_heads(a.heads, &a.n_heads, IV_MAX_TARGETS, argv[i + 1], err,
+                                          sizeof err)) {
+                    fprintf(stderr, "sinklab analyze: %s\n", err);
+                    return 2;
+                }
+                i++;
+            } else if (!strcmp(s, "--out")) a.out = argv[++i];
             else if (!strcmp(s, "--config")) a.config_path = argv[++i];
             else if (a.n_sets < MAX_SETS) a.sets[a.n_sets++] = argv[++i];
         } else if (s[0] == '-') {
@@ -278,5 +457,5 @@ int cmd_analyze(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    return is_dir(target) ? analyze_run(target, &a) : analyze_checkpoint(target, &a);
+    return analyze_target(target, &a);
 }

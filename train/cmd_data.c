@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/probe_config.h"
 #include "data/dataset.h"
 #include "data/tokenizer.h"
 #include "train/commands.h"
@@ -260,7 +261,10 @@ int cmd_data(int argc, char **argv)
     }
     int B = a.probe ? cfg.probe.n_seq : cfg.train.batch_size;
     int T = a.probe ? cfg.probe.seq_len : cfg.data.seq_len;
-    int bos = cfg.probe.bos >= 0 ? cfg.probe.bos : cfg.data.bos == BOS_WINDOW_START || cfg.data.bos == BOS_BOTH;
+    int bos = probe_config_bos(&cfg.probe, &cfg.data);
+    char warn[512];
+    if (a.probe && probe_config_warning(&cfg.probe, &cfg.data, &cfg.model, warn, sizeof warn))
+        fprintf(stderr, "%s\n", warn);
     size_t cap = (size_t)T * 8 + 16;
     char *text = malloc(cap);
     Batch bt;

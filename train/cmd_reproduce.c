@@ -205,12 +205,31 @@ static int expected_runs(const char *runs_dir)
     return n;
 }
 
-/* The claim's metric changed by its intervention on run r's final checkpoint: analyze writes
- * interventions.json with the baseline's and the intervention's metrics. NaN when missing. */
+/* One run's value of the claim's metric: "loss" is the loss over the shared targets, anything
+ * else a reduction of its probe object. */
+static double run_value(const JsonValue *run, const char *metric)
+{
+    if (!strcmp(metric, "loss")) return json_num_or(json_get(run, "loss"), NAN);
+    return claim_reduce_probe(json_get(run, "probe"), metric);
+}
+
+static const JsonValue *find_spec(const JsonValue *list, const char *spec)
+{
+    for (int i = 0; i < json_len(list); i++) {
+        const JsonValue *s = json_get(json_at(list, i), "spec");
+        if (s && s->type == JSON_STRING && !strcmp(s->str, spec)) return json_at(list, i);
+    }
+    return NULL;
+}
+
+/* The claim's metric changed by its intervention on run r's final checkpoint, against the
+ * unmodified model (or against claim.reference): analyze writes interventions.json with every
+ * run's metrics on the same probe sequences. NaN when missing. */
 static double intervention_delta(const char *bin, const Claim *c, const RunData *r, const char *out)
 {
-    char spec[300], log[PATH_CAP], path[PATH_CAP], err[512];
+    char spec[300], ref[300], log[PATH_CAP], path[PATH_CAP], err[512];
     snprintf(spec, sizeof spec, "%s", c->intervention);
+    snprintf(ref, sizeof ref, "%s", c->reference);
     if (snprintf(log, sizeof log, "%s.log", out) >= (int)sizeof log ||
         path_join(path, sizeof path, out, "interventions.json"))
         return NAN;
@@ -226,20 +245,21 @@ static double intervention_delta(const char *bin, const Claim *c, const RunData 
     name[strcspn(name, "\n")] = 0;
     if (!name[0] || path_join(ckpt, sizeof ckpt, ckdir, name)) return NAN;
     char *argv[] = {(char *)bin, "analyze", ckpt, "--intervene", spec, "--out", (char *)out,
-                    "--force", NULL};
+                    "--force", ref[0] ? "--intervene" : NULL, ref, NULL};
     JsonDoc doc;
+    /* a finished analysis of the same checkpoint is reused */
     if (json_parse_file(&doc, path, err, sizeof err) != 0) {
         if (run(argv, log) != 0) return NAN;
         if (json_parse_file(&doc, path, err, sizeof err) != 0) return NAN;
     }
-    /* {"interventions": [{"spec": ..., "delta": {metric: value, ...}}, ...]} */
+    const JsonValue *ck = json_at(json_get(doc.root, "checkpoints"), 0);
+    const JsonValue *list = json_get(ck, "interventions");
+    const JsonValue *it = find_spec(list, spec);
+    const JsonValue *base = ref[0] ? find_spec(list, ref) : json_get(ck, "baseline");
     double d = NAN;
-    const JsonValue *list = json_get(doc.root, "interventions");
-    for (int i = 0; i < json_len(list); i++) {
-        const JsonValue *it = json_at(list, i);
-        d = json_num_or(json_get(json_get(it, "delta"), c->metric), NAN);
-        if (isfinite(d)) break;
-    }
+    /* against the baseline, the loss change is over the targets both runs score */
+    if (it && !ref[0] && !strcmp(c->metric, "loss")) d = json_num_or(json_get(it, "delta_loss"), NAN);
+    else if (it && base) d = run_value(it, c->metric) - run_value(base, c->metric);
     json_free(&doc);
     return d;
 }
@@ -296,7 +316,7 @@ static int reproduce_one(const ReproduceArgs *a, const char *bin, const char *ou
         if (c->test != CLAIM_INTERVENTION || !rs.runs[i].complete) continue;
         char sub[PATH_CAP], out[PATH_CAP];
         if (path_join(sub, sizeof sub, dir, "interventions") ||
-            path_join(out, sizeof out, sub, rs.runs[i].name))
+            path_join(out, sizeof out, sub, rs.runs[i].name) || make_dirs(sub))
             continue;
         deltas[i] = intervention_delta(bin, c, &rs.runs[i], out);
     }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+const char *const OPTSTATE_KEEP_NAMES[] = {[OPTSTATE_LATEST] = "latest", [OPTSTATE_ALL] = "all", NULL};
 const char *const OPTIMIZER_NAMES[] = {[OPT_ADAMW] = "adamw", [OPT_SGD] = "sgd", NULL};
 const char *const SCHEDULE_NAMES[] = {
     [SCHED_CONSTANT] = "constant", [SCHED_COSINE] = "cosine", [SCHED_LINEAR] = "linear", NULL,
@@ -66,6 +67,9 @@ static const KeyDef CHECKPOINT_ROWS[] = {
              "also checkpoint at steps 0, 10, 20, 50, 100, 200, 500, 1000, ..."),
     KEY_INT(CheckpointConfig, "checkpoint.keep_last", keep_last, 0, KEY_BIG,
             "keep the newest N regular checkpoints (0 = all; log-spaced ones are always kept)"),
+    KEY_ENUM(CheckpointConfig, "checkpoint.optimizer_state", optimizer_state, OPTSTATE_KEEP_NAMES,
+             "which checkpoints keep the Adam moments (needed to resume): latest = the newest only "
+             "(older ones are rewritten weights-only once a newer one is safely written), all = every one"),
 };
 const KeyTable CHECKPOINT_KEYS = KEY_TABLE(CHECKPOINT_ROWS);
 

@@ -11,10 +11,13 @@
 typedef enum { OPT_ADAMW, OPT_SGD } OptimizerKind;
 typedef enum { SCHED_CONSTANT, SCHED_COSINE, SCHED_LINEAR } ScheduleKind;
 typedef enum { DECAY_MATRICES, DECAY_MATRICES_EMBEDDINGS, DECAY_ALL_BUT_SINKS, DECAY_ALL } DecayGroups;
+/* Which checkpoints keep the optimizer moments: the newest one only, or every one. */
+typedef enum { OPTSTATE_LATEST, OPTSTATE_ALL } OptStateKeep;
 /* Config names, indexed by the enums above (NULL-terminated). */
 extern const char *const OPTIMIZER_NAMES[];
 extern const char *const SCHEDULE_NAMES[];
 extern const char *const DECAY_GROUPS_NAMES[];
+extern const char *const OPTSTATE_KEEP_NAMES[];
 
 typedef struct {
     int steps;
@@ -40,6 +43,7 @@ typedef struct {
     int every;                  /* 0 = only log-spaced + final */
     int log_spaced;
     int keep_last;              /* 0 = keep all */
+    OptStateKeep optimizer_state;   /* latest: moments only in the newest checkpoint */
 } CheckpointConfig;
 
 typedef struct {

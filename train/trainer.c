@@ -27,6 +27,7 @@
 #include "train/config_flat.h"
 #include "train/optim.h"
 #include "train/run_folder.h"
+#include "train/run_timings.h"
 #include "train/signals.h"
 
 /* Declared by OpenBLAS (cblas.h of the pthread/openmp builds). */
@@ -56,6 +57,9 @@ typedef struct {
     int n_probe_rows, cap_probe_rows;
     double last_val;
     int has_val;
+    int64_t last_val_step, last_probe_step;   /* what the progress line's values belong to */
+    int64_t resumed_at;                       /* -1, or the step this invocation resumed from */
+    int64_t moments_step;                     /* -1, or the checkpoint that holds the moments */
     int64_t last_saved;         /* step of the newest checkpoint written or resumed (-1: none) */
 } Trainer;
 
@@ -85,6 +89,8 @@ static void say(Trainer *t, const char *fmt, ...)
     }
 }
 
+static float alpha0_max(const Probe *p);
+
 static void progress(Trainer *t, double loss, double tok_s)
 {
     if (t->opt->quiet || !t->tty) return;
@@ -92,10 +98,13 @@ static void progress(Trainer *t, double loss, double tok_s)
     double elapsed = now_seconds() - t->started;
     int64_t done = t->step - t->first_step;
     double eta = done > 0 ? elapsed / (double)done * (double)(total - t->step) : 0.0;
-    char val[32] = "", sink[48] = "";
-    if (t->has_val) snprintf(val, sizeof val, " | val %.4f", t->last_val);
+    char val[64] = "", sink[96] = "";
+    /* the latest validation loss and probe, each with the step it was measured at */
+    if (t->has_val) snprintf(val, sizeof val, " | val %.4f (step %lld)", t->last_val, (long long)t->last_val_step);
     if (t->has_probe && t->n_probe_rows && t->probe.alpha0_valid)
-        snprintf(sink, sizeof sink, " | sink@0.3 %.2f", (double)t->probe.sink_rate[0]);
+        snprintf(sink, sizeof sink, " | alpha0 max %.3f, sink@%g %.2f (step %lld)",
+                 (double)alpha0_max(&t->probe), (double)t->cfg->probe.eps[0],
+                 (double)t->probe.sink_rate[0], (long long)t->last_probe_step);
     printf("\r\033[Kstep %lld/%lld | loss %.4f%s | %.1fk tok/s%s | ETA %d:%02d",
            (long long)t->step, (long long)total, loss, val, tok_s / 1000.0, sink, (int)eta / 60,
            (int)eta % 60);
@@ -276,14 +285,24 @@ static int resume_from_checkpoint(Trainer *t, char *err, size_t n)
     if (ckpt_load(path, &t->model.params, &st, 1, err, n) != 0) return -1;
     t->step = st.step;
     t->tokens = st.tokens_seen;
+    char metrics[1200];
+    snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", t->run_dir);
+    /* the time already spent, so the summary's timings cover the whole run (read before the
+     * summary is removed and the metrics truncated) */
+    RunTimings before;
+    run_timings_read(&before, t->run_dir, t->step);
+    t->train_seconds = before.train;
+    t->eval_seconds = before.eval;
+    t->ckpt_seconds = before.checkpoint;
+    if (t->has_probe) t->probe.seconds = before.probe;
+    t->resumed_at = t->step;
+    t->moments_step = t->step;
     if (truncate_metrics(t->run_dir, t->step, err, n) != 0) return -1;
     /* the run is not complete again until it writes a new summary */
     char summary[1200];
     snprintf(summary, sizeof summary, "%s/summary.json", t->run_dir);
     remove(summary);
     /* the rewrite replaced metrics.jsonl: append to the new file, not the unlinked old one */
-    char metrics[1200];
-    snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", t->run_dir);
     fclose(t->metrics);
     if (!(t->metrics = fopen(metrics, "a"))) {
         snprintf(err, n, "%s: cannot write", metrics);
@@ -408,6 +427,17 @@ static int save_checkpoint(Trainer *t, char *err, size_t n)
     if (ckpt_save(path, &t->model.params, t->config_yaml, &st, err, n) != 0 ||
         ckpt_write_latest(t->run_dir, t->step, err, n) != 0)
         return -1;
+    /* optimizer_state latest: the previous holder of the moments drops them only now that the
+     * newest checkpoint (with moments) and `latest` are safely written; failing to (a full disk)
+     * only costs space, so the run goes on */
+    if (t->cfg->checkpoint.optimizer_state == OPTSTATE_LATEST && t->moments_step >= 0 &&
+        t->moments_step != t->step) {
+        char prev[1200], why[1400];
+        ckpt_path(prev, sizeof prev, t->run_dir, t->moments_step);
+        if (ckpt_drop_optimizer(prev, &t->model.params, why, sizeof why) != 0)
+            say(t, "warning: %s; that checkpoint keeps its optimizer moments\n", why);
+    }
+    t->moments_step = t->step;
     prune_checkpoints(t);
     if (t->has_probe) {
         char maps[1200];
@@ -470,6 +500,7 @@ static int log_step(Trainer *t, double loss, float grad_norm, double tok_s, int 
     }
     if (do_eval) {
         t->last_val = evaluate(t);
+        t->last_val_step = s;
         t->has_val = 1;
         jsonw_key_number(w, "val_loss", t->last_val);
     }
@@ -479,6 +510,7 @@ static int log_step(Trainer *t, double loss, float grad_norm, double tok_s, int 
         /* outside "probe", so analyze's probe object stays comparable with this line's */
         jsonw_key_number(w, "probe_seconds", t->probe.seconds - before);
         if (t->probe.alpha0_valid) remember_probe(t, t->step, t->probe.alpha0);
+        t->last_probe_step = s;
     }
     jsonw_object_end(w);
     errno = 0;
@@ -505,6 +537,7 @@ static int write_summary(Trainer *t, char *err, size_t n)
     jsonw_key_number(w, "train_seconds", t->train_seconds);
     jsonw_key_number(w, "eval_seconds", t->eval_seconds);
     jsonw_key_number(w, "checkpoint_seconds", t->ckpt_seconds);
+    if (t->resumed_at >= 0) jsonw_key_int(w, "resumed_at", t->resumed_at);
     if (t->has_probe) {
         jsonw_key_number(w, "probe_seconds", t->probe.seconds);
         if (t->train_seconds > 0)
@@ -669,14 +702,14 @@ static int finish(Trainer *t, char *err, size_t n)
         rc = 1;
     }
     double probe_pct = t->train_seconds > 0 && t->has_probe ? 100.0 * t->probe.seconds / t->train_seconds : 0;
-    int64_t trained = t->tokens - t->first_tokens;
     if (t->interrupted)
         say(t, "interrupted at step %lld (%s); the checkpoint of step %lld is saved, continue with "
             "--resume\n", (long long)t->step, signals_name(t->interrupted), (long long)t->step);
+    /* train_seconds covers the whole run, resumed or not (run_timings.h) */
     say(t, "%s: %lld steps, %lld tokens, %.1f s training (%.0f tok/s), probes %.1f%% of "
         "training time\n", t->interrupted ? "stopped" : "done", (long long)t->step,
         (long long)t->tokens, t->train_seconds,
-        t->train_seconds > 0 ? (double)trained / t->train_seconds : 0.0, probe_pct);
+        t->train_seconds > 0 ? (double)t->tokens / t->train_seconds : 0.0, probe_pct);
     if (cfg->output.report) {
         fflush(t->metrics);
         KeyValueList cfg_pairs = {0};
@@ -707,6 +740,8 @@ int trainer_run(const Config *cfg, TrainOptions *opt)
     t.last_saved = -1;
     snprintf(t.run_dir, sizeof t.run_dir, "%s", opt->run_dir);
     t.tty = isatty(STDOUT_FILENO);
+    t.resumed_at = -1;
+    t.moments_step = -1;
     signals_install();
     char err[2048] = "";
     /* everything that can fail on bad input (model, corpus, probe set) is checked before the
@@ -730,6 +765,9 @@ int trainer_run(const Config *cfg, TrainOptions *opt)
     say(&t, "sinklab train: %s | %zu parameters | %d threads\n", opt->swap_into ? opt->swap_into : opt->run_dir,
         t.model.params.n, cfg->train.threads);
     say(&t, "data: %s\n", desc);
+    char warn[512];
+    if (t.has_probe && probe_config_warning(&cfg->probe, &cfg->data, &cfg->model, warn, sizeof warn))
+        say(&t, "%s\n", warn);
     rc = run_loop(&t, err, sizeof err);
     if (rc == 0) rc = finish(&t, err, sizeof err);
     else if (err[0]) report_failure(&t, err);

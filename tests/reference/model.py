@@ -239,12 +239,20 @@ def gelu_tanh(x):
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
 
 
-def attend(spec, q, k, v, allowed, bias=None, sink_k=None, sink_v=None, sink_logit=None):
+def attend(spec, q, k, v, allowed, bias=None, sink_k=None, sink_v=None, sink_logit=None,
+           key_weight=None):
     """The one attention kernel. q, k, v (B, H, T, D) (already rotated); allowed (B, T, T);
     bias (B, H, T, T) ALiBi or None; sink_k/sink_v (H, D) the extra key and value (sink_v None:
-    value 0); sink_logit (H) an extra denominator term. Returns out (B, H, T, D), the data-key
-    probabilities A (B, H, T, T) and the sink mass (B, H, T)."""
+    value 0); sink_logit (H) an extra denominator term; key_weight (H, T) or None, an
+    intervention: key j's unnormalised weight in head h times key_weight[h, j] for every query
+    but j itself, before normalisation. Returns out (B, H, T, D), the data-key probabilities A
+    (B, H, T, T) and the sink mass (B, H, T)."""
     B, H, T, D = q.shape
+    W = None
+    if key_weight is not None:
+        eye = torch.eye(T, dtype=torch.bool).view(1, 1, T, T)
+        W = torch.where(eye, torch.ones((), dtype=q.dtype),
+                        key_weight.to(q.dtype).view(1, H, 1, T).expand(1, H, T, T))
     s = q @ k.transpose(-1, -2) / math.sqrt(D)
     if bias is not None:
         s = s + bias
@@ -268,6 +276,8 @@ def attend(spec, q, k, v, allowed, bias=None, sink_k=None, sink_v=None, sink_log
             m = torch.maximum(m, e)
         m = m.detach()                                             # cancels exactly; stability only
         ex = torch.exp(masked - m.unsqueeze(-1))
+        if W is not None:
+            ex = ex * W
         z = ex.sum(-1)
         ez = [torch.exp(e - m) for e in extras]
         for e in ez:
@@ -296,6 +306,8 @@ def attend(spec, q, k, v, allowed, bias=None, sink_k=None, sink_v=None, sink_log
             raise ValueError("sink: logit needs a softmax-type normalizer")
         b = spec["sigmoid_bias"]
         A = torch.sigmoid(s + b) * ok.to(q.dtype)
+        if W is not None:
+            A = A * W
         if s_sink is not None:
             w_sink = torch.sigmoid(s_sink + b)
         if norm == "sigmoid_norm":
@@ -406,9 +418,14 @@ class SinkModel(nn.Module):
             o = o * torch.sigmoid(self._linear(x, p + "attn.gate"))
         return self._linear(o, p + "attn.o")
 
-    def _attn(self, x, p, ctx, sink_kv):
+    def _attn(self, x, p, ctx, sink_kv, edit=None):
         c = self.cfg
         q, k, v = self._qkv(x, p)
+        edit = edit or {}
+        if edit.get("value_scale") is not None:
+            # (T, C) factors, the same for every sequence: head h's columns at P zero v_P
+            B, H, T, D = v.shape
+            v = v * edit["value_scale"].to(v.dtype).view(T, H, D).transpose(0, 1).unsqueeze(0)
         if c["pos_encoding"] == "rope":
             q = apply_rope(q, ctx["positions"], c["rope_base"])
             k = apply_rope(k, ctx["positions"], c["rope_base"])
@@ -421,7 +438,8 @@ class SinkModel(nn.Module):
             sl = self.p(p + "attn.sink_logit")
         elif sink == "token":
             sk, sv = sink_kv
-        o, A, mass = attend(c["attention"], q, k, v, ctx["allowed"], ctx["alibi"], sk, sv, sl)
+        o, A, mass = attend(c["attention"], q, k, v, ctx["allowed"], ctx["alibi"], sk, sv, sl,
+                            edit.get("key_weight"))
         return self._finish_attn(o, x, p), A, mass
 
     def _sink_attn(self, xs, p):
@@ -442,7 +460,8 @@ class SinkModel(nn.Module):
         else:
             sink_kv = None
         x_in = self._norm(h, p + "ln1") if pre else h
-        a, A, mass = self._attn(x_in, p, ctx, sink_kv)
+        edits = ctx.get("edits")
+        a, A, mass = self._attn(x_in, p, ctx, sink_kv, edits[l] if edits else None)
         h = self._residual(h, a, p, pre)
         if hs is not None:
             hs = self._residual(hs, os_, p, pre)
@@ -457,11 +476,12 @@ class SinkModel(nn.Module):
 
     # ---- the forward pass ----------------------------------------------------------------
     def forward(self, tokens, positions=None, doc_ids=None, prefix_len=None, targets=None,
-                loss_mask=None):
+                loss_mask=None, mask=None, edits=None):
         """tokens, positions, doc_ids, targets (B, T) int; prefix_len (B) int; loss_mask (B, T)
         (positions with loss_mask != 0 count, each once). Missing inputs default to positions
         0..T-1, one document, prefix 0, all positions in the loss. Returns {"logits" (B, T, V),
-        "loss" (scalar; None without targets), "attn_probs" [l] (B, H, T, T), "sink_mass" [l]
+        "loss" (scalar; None without targets), "nll" (B, T) per position (None without targets),
+        "attn_probs" [l] (B, H, T, T), "sink_mass" [l]
         (B, H, T), "allowed" (B, T, T) bool, "hidden" [l] (B, T, C)}."""
         c = self.cfg
         tokens = torch.as_tensor(tokens, dtype=torch.long)
@@ -474,14 +494,16 @@ class SinkModel(nn.Module):
                       else torch.as_tensor(prefix_len, dtype=torch.long))
         if int(tokens.min()) < 0 or int(tokens.max()) >= c["vocab_size"]:
             raise ValueError("token id out of range [0, vocab_size)")
-        mk = c["mask"]
+        # interventions (tools/torch_load.py): a replacement mask {"window", "doc_mask",
+        # "edits"} and per-layer {"key_weight" (H, T), "value_scale" (T, C)} edits
+        mk = mask if mask is not None else c["mask"]
         allowed = resolve_mask(c["kind"], mk["window"], mk["doc_mask"], mk["edits"], doc_ids,
                                prefix_len, T)
         alibi = None
         if c["pos_encoding"] == "alibi":
             dist = (positions.unsqueeze(2) - positions.unsqueeze(1)).abs().to(self.dtype)
             alibi = -self.slopes.view(1, -1, 1, 1) * dist.unsqueeze(1)
-        ctx = {"positions": positions, "allowed": allowed, "alibi": alibi}
+        ctx = {"positions": positions, "allowed": allowed, "alibi": alibi, "edits": edits}
 
         h = self.p("wte")[tokens]
         if c["pos_encoding"] == "learned":
@@ -503,7 +525,7 @@ class SinkModel(nn.Module):
             h = self._norm(gelu_tanh(self._linear(h, "mlm.dense")), "mlm.ln")
         E = self.p("wte") if c["tie_embeddings"] else self.p("lm_head.weight")
         logits = h @ E.t()
-        loss = None
+        loss = nll = None
         if targets is not None:
             targets = torch.as_tensor(targets, dtype=torch.long)
             if loss_mask is None:
@@ -513,7 +535,7 @@ class SinkModel(nn.Module):
             nll = -torch.log_softmax(logits, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
             n = int(sel.sum())
             loss = (nll * sel.to(logits.dtype)).sum() / n if n else logits.sum() * 0.0
-        return {"logits": logits, "loss": loss, "attn_probs": probs, "sink_mass": masses,
+        return {"logits": logits, "loss": loss, "nll": nll, "attn_probs": probs, "sink_mass": masses,
                 "allowed": allowed, "hidden": hidden}
 
 
