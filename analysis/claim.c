@@ -12,6 +12,7 @@
 
 #include "analysis/json.h"
 #include "base/check.h"
+#include "base/yaml_doc.h"
 #include "base/yaml_depth.h"
 
 const char *const CLAIM_TEST_NAMES[] = {
@@ -25,72 +26,40 @@ const char *const VERDICT_NAMES[] = {
 
 /* ---------------------------------------------------------------- parsing */
 
-typedef struct {
-    yaml_document_t doc;
-    const char *path;
-    char *err;
-    size_t n_err;
-} Ctx;
-
-static int fail(Ctx *x, const yaml_node_t *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(Ctx *x, const yaml_node_t *n, const char *fmt, ...)
-{
-    char what[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    sl_errf(x->err, x->n_err, "%s:%zu:%zu: %s", x->path, n->start_mark.line + 1,
-            n->start_mark.column + 1, what);
-    return -1;
-}
-
-static yaml_node_t *node(Ctx *x, int id) { return yaml_document_get_node(&x->doc, id); }
-
-static int text(Ctx *x, const yaml_node_t *n, const char *key, char *out, size_t cap)
-{
-    if (n->type != YAML_SCALAR_NODE) return fail(x, n, "%s: expected a single value", key);
-    const char *s = (const char *)n->data.scalar.value;
-    if (strlen(s) >= cap) return fail(x, n, "%s: longer than %zu characters", key, cap - 1);
-    snprintf(out, cap, "%s", s);
-    return 0;
-}
-
-static int number(Ctx *x, const yaml_node_t *n, const char *key, double *out)
+static int number(YamlDoc *x, const yaml_node_t *n, const char *key, double *out)
 {
     char buf[64], *end;
-    if (text(x, n, key, buf, sizeof buf)) return -1;
+    if (yaml_doc_text(x, n, key, buf, sizeof buf)) return -1;
     double v = strtod(buf, &end);
-    if (end == buf || *end || !isfinite(v)) return fail(x, n, "%s: expected a number, got '%s'", key, buf);
+    if (end == buf || *end || !isfinite(v)) return yaml_doc_fail(x, n, "%s: expected a number, got '%s'", key, buf);
     *out = v;
     return 0;
 }
 
-static int seeds(Ctx *x, const yaml_node_t *n, long long *out, int *count)
+static int seeds(YamlDoc *x, const yaml_node_t *n, long long *out, int *count)
 {
-    if (n->type != YAML_SEQUENCE_NODE) return fail(x, n, "seeds: expected a list such as [0, 1, 2]");
+    if (n->type != YAML_SEQUENCE_NODE) return yaml_doc_fail(x, n, "seeds: expected a list such as [0, 1, 2]");
     int k = 0;
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
         double v = 0;
-        if (k == CLAIM_MAX_SEEDS) return fail(x, node(x, *it), "seeds: at most %d", CLAIM_MAX_SEEDS);
-        if (number(x, node(x, *it), "seeds", &v)) return -1;
-        if (v < 0 || v != floor(v)) return fail(x, node(x, *it), "seeds: expected non-negative integers");
+        if (k == CLAIM_MAX_SEEDS) return yaml_doc_fail(x, yaml_doc_node(x, *it), "seeds: at most %d", CLAIM_MAX_SEEDS);
+        if (number(x, yaml_doc_node(x, *it), "seeds", &v)) return -1;
+        if (v < 0 || v != floor(v)) return yaml_doc_fail(x, yaml_doc_node(x, *it), "seeds: expected non-negative integers");
         out[k++] = (long long)v;
     }
-    if (!k) return fail(x, n, "seeds: expected at least one seed");
+    if (!k) return yaml_doc_fail(x, n, "seeds: expected at least one seed");
     *count = k;
     return 0;
 }
 
-static int sets(Ctx *x, const yaml_node_t *m, ClaimSet *out, int *count)
+static int sets(YamlDoc *x, const yaml_node_t *m, ClaimSet *out, int *count)
 {
-    if (m->type != YAML_MAPPING_NODE) return fail(x, m, "set: expected a mapping of dotted.key: value");
+    if (m->type != YAML_MAPPING_NODE) return yaml_doc_fail(x, m, "set: expected a mapping of dotted.key: value");
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(x, p->key), *v = node(x, p->value);
-        if (*count == CLAIM_MAX_SETS) return fail(x, k, "set: at most %d keys", CLAIM_MAX_SETS);
+        yaml_node_t *k = yaml_doc_node(x, p->key), *v = yaml_doc_node(x, p->value);
+        if (*count == CLAIM_MAX_SETS) return yaml_doc_fail(x, k, "set: at most %d keys", CLAIM_MAX_SETS);
         ClaimSet *s = &out[(*count)++];
-        if (text(x, k, "set", s->key, sizeof s->key) || text(x, v, s->key, s->value, sizeof s->value))
+        if (yaml_doc_text(x, k, "set", s->key, sizeof s->key) || yaml_doc_text(x, v, s->key, s->value, sizeof s->value))
             return -1;
         s->line = (int)k->start_mark.line + 1;
         s->col = (int)k->start_mark.column + 1;
@@ -99,7 +68,7 @@ static int sets(Ctx *x, const yaml_node_t *m, ClaimSet *out, int *count)
 }
 
 /* A node as flow YAML ({a: [1, 2]}), scalars quoted unless plainly safe. */
-static void emit(Ctx *x, const yaml_node_t *n, char *out, size_t cap, size_t *k)
+static void emit(YamlDoc *x, const yaml_node_t *n, char *out, size_t cap, size_t *k)
 {
 #define PUT(...) do { if (*k < cap) *k += (size_t)snprintf(out + *k, cap - *k, __VA_ARGS__); } while (0)
     if (n->type == YAML_SCALAR_NODE) {
@@ -118,110 +87,110 @@ static void emit(Ctx *x, const yaml_node_t *n, char *out, size_t cap, size_t *k)
         PUT("[");
         for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
             if (it != n->data.sequence.items.start) PUT(", ");
-            emit(x, node(x, *it), out, cap, k);
+            emit(x, yaml_doc_node(x, *it), out, cap, k);
         }
         PUT("]");
     } else {
         PUT("{");
         for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
             if (p != n->data.mapping.pairs.start) PUT(", ");
-            emit(x, node(x, p->key), out, cap, k);
+            emit(x, yaml_doc_node(x, p->key), out, cap, k);
             PUT(": ");
-            emit(x, node(x, p->value), out, cap, k);
+            emit(x, yaml_doc_node(x, p->value), out, cap, k);
         }
         PUT("}");
     }
 #undef PUT
 }
 
-static int expect_sign(Ctx *x, const yaml_node_t *v, int *sign)
+static int expect_sign(YamlDoc *x, const yaml_node_t *v, int *sign)
 {
     static const char *const up[] = {"increase", "greater", "above", NULL};
     static const char *const down[] = {"decrease", "less", "below", NULL};
     char buf[32];
-    if (text(x, v, "claim.expect", buf, sizeof buf)) return -1;
+    if (yaml_doc_text(x, v, "claim.expect", buf, sizeof buf)) return -1;
     for (int i = 0; up[i]; i++) {
         if (!strcmp(buf, up[i])) { *sign = 1; return 0; }
         if (!strcmp(buf, down[i])) { *sign = -1; return 0; }
     }
-    return fail(x, v, "claim.expect: expected one of increase, decrease, greater, less, above, "
+    return yaml_doc_fail(x, v, "claim.expect: expected one of increase, decrease, greater, less, above, "
                 "below; got '%s'", buf);
 }
 
-static int parse_claim(Ctx *x, Claim *c, const yaml_node_t *m)
+static int parse_claim(YamlDoc *x, Claim *c, const yaml_node_t *m)
 {
-    if (m->type != YAML_MAPPING_NODE) return fail(x, m, "claim: expected a mapping");
+    if (m->type != YAML_MAPPING_NODE) return yaml_doc_fail(x, m, "claim: expected a mapping");
     int have_test = 0, have_expect = 0;
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
-        yaml_node_t *kn = node(x, p->key), *v = node(x, p->value);
+        yaml_node_t *kn = yaml_doc_node(x, p->key), *v = yaml_doc_node(x, p->value);
         char k[64];
-        if (text(x, kn, "claim", k, sizeof k)) return -1;
+        if (yaml_doc_text(x, kn, "claim", k, sizeof k)) return -1;
         int rc = 0;
-        if (!strcmp(k, "id")) rc = text(x, v, "claim.id", c->id, sizeof c->id);
-        else if (!strcmp(k, "title")) rc = text(x, v, "claim.title", c->title, sizeof c->title);
-        else if (!strcmp(k, "source")) rc = text(x, v, "claim.source", c->source, sizeof c->source);
-        else if (!strcmp(k, "paper")) rc = text(x, v, "claim.paper", c->paper, sizeof c->paper);
-        else if (!strcmp(k, "how")) rc = text(x, v, "claim.how", c->how, sizeof c->how);
-        else if (!strcmp(k, "metric")) rc = text(x, v, "claim.metric", c->metric, sizeof c->metric);
-        else if (!strcmp(k, "metric_b")) rc = text(x, v, "claim.metric_b", c->metric_b, sizeof c->metric_b);
-        else if (!strcmp(k, "key")) rc = text(x, v, "claim.key", c->key, sizeof c->key);
-        else if (!strcmp(k, "baseline")) rc = text(x, v, "claim.baseline", c->baseline, sizeof c->baseline);
-        else if (!strcmp(k, "treatment")) rc = text(x, v, "claim.treatment", c->treatment, sizeof c->treatment);
+        if (!strcmp(k, "id")) rc = yaml_doc_text(x, v, "claim.id", c->id, sizeof c->id);
+        else if (!strcmp(k, "title")) rc = yaml_doc_text(x, v, "claim.title", c->title, sizeof c->title);
+        else if (!strcmp(k, "source")) rc = yaml_doc_text(x, v, "claim.source", c->source, sizeof c->source);
+        else if (!strcmp(k, "paper")) rc = yaml_doc_text(x, v, "claim.paper", c->paper, sizeof c->paper);
+        else if (!strcmp(k, "how")) rc = yaml_doc_text(x, v, "claim.how", c->how, sizeof c->how);
+        else if (!strcmp(k, "metric")) rc = yaml_doc_text(x, v, "claim.metric", c->metric, sizeof c->metric);
+        else if (!strcmp(k, "metric_b")) rc = yaml_doc_text(x, v, "claim.metric_b", c->metric_b, sizeof c->metric_b);
+        else if (!strcmp(k, "key")) rc = yaml_doc_text(x, v, "claim.key", c->key, sizeof c->key);
+        else if (!strcmp(k, "baseline")) rc = yaml_doc_text(x, v, "claim.baseline", c->baseline, sizeof c->baseline);
+        else if (!strcmp(k, "treatment")) rc = yaml_doc_text(x, v, "claim.treatment", c->treatment, sizeof c->treatment);
         else if (!strcmp(k, "intervention"))
-            rc = text(x, v, "claim.intervention", c->intervention, sizeof c->intervention);
+            rc = yaml_doc_text(x, v, "claim.intervention", c->intervention, sizeof c->intervention);
         else if (!strcmp(k, "reference"))
-            rc = text(x, v, "claim.reference", c->reference, sizeof c->reference);
+            rc = yaml_doc_text(x, v, "claim.reference", c->reference, sizeof c->reference);
         else if (!strcmp(k, "ref")) rc = number(x, v, "claim.ref", &c->ref);
         else if (!strcmp(k, "tolerance")) rc = number(x, v, "claim.tolerance", &c->tolerance);
         else if (!strcmp(k, "expect")) { rc = expect_sign(x, v, &c->sign); have_expect = 1; }
         else if (!strcmp(k, "requires_sink")) {
             char b[8];
-            rc = text(x, v, "claim.requires_sink", b, sizeof b);
+            rc = yaml_doc_text(x, v, "claim.requires_sink", b, sizeof b);
             if (!rc && strcmp(b, "true") && strcmp(b, "false"))
-                rc = fail(x, v, "claim.requires_sink: expected true or false");
+                rc = yaml_doc_fail(x, v, "claim.requires_sink: expected true or false");
             c->requires_sink = !strcmp(b, "true");
         } else if (!strcmp(k, "test")) {
             char t[32];
-            rc = text(x, v, "claim.test", t, sizeof t);
+            rc = yaml_doc_text(x, v, "claim.test", t, sizeof t);
             int found = -1;
             for (int i = 0; !rc && CLAIM_TEST_NAMES[i]; i++)
                 if (!strcmp(t, CLAIM_TEST_NAMES[i])) found = i;
             if (!rc && found < 0)
-                rc = fail(x, v, "claim.test: expected one of trend, difference, shift, paired, "
+                rc = yaml_doc_fail(x, v, "claim.test: expected one of trend, difference, shift, paired, "
                           "intervention; got '%s'", t);
             c->test = (ClaimTest)found;
             have_test = 1;
         } else {
-            rc = fail(x, kn, "claim.%s: unknown key (claim keys: id, title, source, paper, how, test, "
+            rc = yaml_doc_fail(x, kn, "claim.%s: unknown key (claim keys: id, title, source, paper, how, test, "
                       "metric, metric_b, key, baseline, treatment, intervention, reference, ref, "
                       "expect, requires_sink, tolerance)", k);
         }
         if (rc) return -1;
     }
     if (!c->id[0] || !have_test || !have_expect || !c->metric[0])
-        return fail(x, m, "claim: id, test, metric and expect are required");
+        return yaml_doc_fail(x, m, "claim: id, test, metric and expect are required");
     if ((c->test == CLAIM_TREND || c->test == CLAIM_DIFFERENCE) && !c->key[0])
-        return fail(x, m, "claim.key: a %s claim names the swept key", CLAIM_TEST_NAMES[c->test]);
+        return yaml_doc_fail(x, m, "claim.key: a %s claim names the swept key", CLAIM_TEST_NAMES[c->test]);
     if (c->test == CLAIM_DIFFERENCE && (!c->baseline[0] || !c->treatment[0]))
-        return fail(x, m, "claim: a difference claim names baseline and treatment values of claim.key");
+        return yaml_doc_fail(x, m, "claim: a difference claim names baseline and treatment values of claim.key");
     if (c->test == CLAIM_PAIRED && !c->metric_b[0])
-        return fail(x, m, "claim.metric_b: a paired claim compares metric with metric_b");
+        return yaml_doc_fail(x, m, "claim.metric_b: a paired claim compares metric with metric_b");
     if (c->test == CLAIM_INTERVENTION && !c->intervention[0])
-        return fail(x, m, "claim.intervention: an intervention claim names the intervention");
+        return yaml_doc_fail(x, m, "claim.intervention: an intervention claim names the intervention");
     return 0;
 }
 
-static int parse_sweep(Ctx *x, Claim *c, const yaml_node_t *m, const char *dir)
+static int parse_sweep(YamlDoc *x, Claim *c, const yaml_node_t *m, const char *dir)
 {
-    if (m->type != YAML_MAPPING_NODE) return fail(x, m, "sweep: expected a mapping");
+    if (m->type != YAML_MAPPING_NODE) return yaml_doc_fail(x, m, "sweep: expected a mapping");
     size_t k = 0;
     char base[1024] = "";
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
-        yaml_node_t *kn = node(x, p->key), *v = node(x, p->value);
+        yaml_node_t *kn = yaml_doc_node(x, p->key), *v = yaml_doc_node(x, p->value);
         char key[32];
-        if (text(x, kn, "sweep", key, sizeof key)) return -1;
+        if (yaml_doc_text(x, kn, "sweep", key, sizeof key)) return -1;
         if (!strcmp(key, "base")) {
-            if (text(x, v, "sweep.base", base, sizeof base)) return -1;
+            if (yaml_doc_text(x, v, "sweep.base", base, sizeof base)) return -1;
         } else if (!strcmp(key, "set")) {
             if (sets(x, v, c->sets, &c->n_sets)) return -1;
         } else if (!strcmp(key, "seeds")) {
@@ -231,34 +200,34 @@ static int parse_sweep(Ctx *x, Claim *c, const yaml_node_t *m, const char *dir)
             emit(x, v, c->axes_yaml, sizeof c->axes_yaml, &k);
             if (k < sizeof c->axes_yaml) k += (size_t)snprintf(c->axes_yaml + k, sizeof c->axes_yaml - k, "\n");
         } else {
-            return fail(x, kn, "sweep.%s: unknown key (sweep keys: base, set, grid, zip, seeds, slurm)", key);
+            return yaml_doc_fail(x, kn, "sweep.%s: unknown key (sweep keys: base, set, grid, zip, seeds, slurm)", key);
         }
     }
-    if (k >= sizeof c->axes_yaml) return fail(x, m, "sweep: grid/zip too large");
-    if (!base[0]) return fail(x, m, "sweep.base: the base config is required");
+    if (k >= sizeof c->axes_yaml) return yaml_doc_fail(x, m, "sweep: grid/zip too large");
+    if (!base[0]) return yaml_doc_fail(x, m, "sweep.base: the base config is required");
     char joined[2048];
     if (base[0] == '/') snprintf(joined, sizeof joined, "%s", base);
     else snprintf(joined, sizeof joined, "%s/%s", dir, base);
-    if (!realpath(joined, c->base)) return fail(x, m, "sweep.base: %s: cannot open", joined);
+    if (!realpath(joined, c->base)) return yaml_doc_fail(x, m, "sweep.base: %s: cannot open", joined);
     return 0;
 }
 
-static int parse_scales(Ctx *x, Claim *c, const yaml_node_t *m)
+static int parse_scales(YamlDoc *x, Claim *c, const yaml_node_t *m)
 {
-    if (m->type != YAML_MAPPING_NODE) return fail(x, m, "scales: expected a mapping of scale names");
+    if (m->type != YAML_MAPPING_NODE) return yaml_doc_fail(x, m, "scales: expected a mapping of scale names");
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
-        yaml_node_t *kn = node(x, p->key), *v = node(x, p->value);
-        if (c->n_scales == CLAIM_MAX_SCALES) return fail(x, kn, "scales: at most %d", CLAIM_MAX_SCALES);
+        yaml_node_t *kn = yaml_doc_node(x, p->key), *v = yaml_doc_node(x, p->value);
+        if (c->n_scales == CLAIM_MAX_SCALES) return yaml_doc_fail(x, kn, "scales: at most %d", CLAIM_MAX_SCALES);
         ClaimScale *s = &c->scales[c->n_scales++];
-        if (text(x, kn, "scales", s->name, sizeof s->name)) return -1;
-        if (v->type != YAML_MAPPING_NODE) return fail(x, v, "scales.%s: expected {set: ..., seeds: ...}", s->name);
+        if (yaml_doc_text(x, kn, "scales", s->name, sizeof s->name)) return -1;
+        if (v->type != YAML_MAPPING_NODE) return yaml_doc_fail(x, v, "scales.%s: expected {set: ..., seeds: ...}", s->name);
         for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top; q++) {
-            yaml_node_t *qk = node(x, q->key), *qv = node(x, q->value);
+            yaml_node_t *qk = yaml_doc_node(x, q->key), *qv = yaml_doc_node(x, q->value);
             char key[16];
-            if (text(x, qk, "scale", key, sizeof key)) return -1;
+            if (yaml_doc_text(x, qk, "scale", key, sizeof key)) return -1;
             if (!strcmp(key, "set")) { if (sets(x, qv, s->sets, &s->n_sets)) return -1; }
             else if (!strcmp(key, "seeds")) { if (seeds(x, qv, s->seeds, &s->n_seeds)) return -1; }
-            else return fail(x, qk, "scales.%s.%s: unknown key (set, seeds)", s->name, key);
+            else return yaml_doc_fail(x, qk, "scales.%s.%s: unknown key (set, seeds)", s->name, key);
         }
     }
     return 0;
@@ -280,7 +249,7 @@ int claim_load(Claim *c, const char *path, char *err, size_t n_err)
     if (yaml_read_checked(path, "claim file", 1, &yaml, &len, err, n_err)) return -1;
     c->hash = fnv1a(yaml, len);
     yaml_parser_t p;
-    Ctx x = {.path = path, .err = err, .n_err = n_err};
+    YamlDoc x = {.path = path, .err = err, .n_err = n_err};
     yaml_parser_initialize(&p);
     yaml_parser_set_input_string(&p, (const unsigned char *)yaml, len);
     int rc = -1;
@@ -303,13 +272,13 @@ int claim_load(Claim *c, const char *path, char *err, size_t n_err)
         goto done;
     }
     for (yaml_node_pair_t *q = root->data.mapping.pairs.start; q < root->data.mapping.pairs.top; q++) {
-        yaml_node_t *kn = node(&x, q->key), *v = node(&x, q->value);
+        yaml_node_t *kn = yaml_doc_node(&x, q->key), *v = yaml_doc_node(&x, q->value);
         char key[32];
-        if (text(&x, kn, "claim file", key, sizeof key)) goto done;
+        if (yaml_doc_text(&x, kn, "claim file", key, sizeof key)) goto done;
         if (!strcmp(key, "claim")) { if (parse_claim(&x, c, v)) goto done; have_claim = 1; }
         else if (!strcmp(key, "sweep")) { if (parse_sweep(&x, c, v, dir)) goto done; have_sweep = 1; }
         else if (!strcmp(key, "scales")) { if (parse_scales(&x, c, v)) goto done; }
-        else { fail(&x, kn, "%s: unknown key (a claim file has claim, sweep, scales)", key); goto done; }
+        else { yaml_doc_fail(&x, kn, "%s: unknown key (a claim file has claim, sweep, scales)", key); goto done; }
     }
     if (!have_claim || !have_sweep) {
         sl_errf(err, n_err, "%s: a claim file needs both claim: and sweep:", path);

@@ -21,6 +21,7 @@
 #include "analysis/json.h"
 #include "analysis/runset.h"
 #include "base/check.h"
+#include "base/files.h"
 #include "train/commands.h"
 
 extern char **environ;
@@ -93,26 +94,11 @@ static int path_join(char *out, size_t n, const char *a, const char *b)
     return k < 0 || (size_t)k >= n ? -1 : 0;
 }
 
-static int make_dirs(const char *path)
-{
-    char buf[PATH_CAP];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0777) && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0777) && errno != EEXIST ? -1 : 0;
-}
-
 /* The source tree this binary was built from: the folder above build/ with configs/claims. */
 static void default_claims_dir(char *out, size_t n)
 {
     char exe[PATH_CAP];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len > 0) {
-        exe[len] = 0;
+    if (files_self_exe(exe, sizeof exe) == 0) {
         for (int up = 0; up < 2; up++) {
             char *slash = strrchr(exe, '/');
             if (slash) *slash = 0;
@@ -284,7 +270,7 @@ static int reproduce_one(const ReproduceArgs *a, const char *bin, const char *ou
     char dir[PATH_CAP], sweep_path[PATH_CAP], runs_dir[PATH_CAP];
     if (path_join(dir, sizeof dir, out_root, c->id) ||
         path_join(sweep_path, sizeof sweep_path, dir, "sweep.yaml") ||
-        path_join(runs_dir, sizeof runs_dir, dir, "runs") || make_dirs(dir)) {
+        path_join(runs_dir, sizeof runs_dir, dir, "runs") || files_mkdirs(dir)) {
         fprintf(stderr, "sinklab reproduce: %s: cannot create: %s\n", dir, strerror(errno));
         return -1;
     }
@@ -316,7 +302,7 @@ static int reproduce_one(const ReproduceArgs *a, const char *bin, const char *ou
         if (c->test != CLAIM_INTERVENTION || !rs.runs[i].complete) continue;
         char sub[PATH_CAP], out[PATH_CAP];
         if (path_join(sub, sizeof sub, dir, "interventions") ||
-            path_join(out, sizeof out, sub, rs.runs[i].name) || make_dirs(sub))
+            path_join(out, sizeof out, sub, rs.runs[i].name) || files_mkdirs(sub))
             continue;
         deltas[i] = intervention_delta(bin, c, &rs.runs[i], out);
     }
@@ -338,12 +324,10 @@ int cmd_reproduce(int argc, char **argv)
     else default_claims_dir(claims_dir, sizeof claims_dir);
     if (a.out) snprintf(out_root, sizeof out_root, "%s", a.out);
     else snprintf(out_root, sizeof out_root, "runs/reproduce/%s", a.scale);
-    ssize_t len = readlink("/proc/self/exe", bin, sizeof bin - 1);
-    if (len <= 0) {
-        fprintf(stderr, "sinklab reproduce: cannot find its own binary\n");
+    if (files_self_exe(bin, sizeof bin)) {
+        fprintf(stderr, "sinklab reproduce: cannot find its own binary (/proc/self/exe)\n");
         return 1;
     }
-    bin[len] = 0;
 
     static char paths[MAX_CLAIMS][PATH_CAP];
     int n = list_claims(a.target, claims_dir, paths, MAX_CLAIMS);
@@ -368,7 +352,7 @@ int cmd_reproduce(int argc, char **argv)
             return 2;
         }
     }
-    if (make_dirs(out_root)) {
+    if (files_mkdirs(out_root)) {
         fprintf(stderr, "sinklab reproduce: %s: cannot create: %s\n", out_root, strerror(errno));
         free(claims);
         free(results);

@@ -19,6 +19,7 @@
 #include "analysis/export.h"
 #include "analysis/jsonw.h"
 #include "analysis/runset.h"
+#include "base/files.h"
 #include "train/commands.h"
 #include "train/run_folder.h"
 #include "train/sweep.h"
@@ -104,27 +105,6 @@ static int parse_args(SweepArgs *a, int argc, char **argv)
 }
 
 /* ---- shared ---- */
-
-static int make_dir(const char *path)
-{
-    char buf[1400];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
-}
-
-static int self_path(char *out, size_t n)
-{
-    ssize_t len = readlink("/proc/self/exe", out, n - 1);
-    if (len <= 0) return -1;
-    out[len] = 0;
-    return 0;
-}
 
 static int cpu_count(void)
 {
@@ -268,19 +248,28 @@ static int status(const Sweep *s, const char *dir, const SweepRun *runs, const C
 
 /* ---- --emit slurm / --submit ---- */
 
-static int emit_slurm(const Sweep *s, const char *dir, const SweepRun *runs, const Config *cfgs, int n, int submit)
+/* What running or emitting needs first: this binary's path (the runs call it), DIR/logs and
+ * DIR/sweep.json. 0, or 1 after a message. */
+static int prepare_sweep_dir(const Sweep *s, const char *dir, char *bin, size_t n_bin)
 {
-    char bin[PATH_MAX], err[1024], logs[1400];
-    if (self_path(bin, sizeof bin) != 0) {
+    char logs[1400];
+    if (files_self_exe(bin, n_bin) != 0) {
         fprintf(stderr, "sinklab sweep: cannot find this executable's path (/proc/self/exe)\n");
         return 1;
     }
     snprintf(logs, sizeof logs, "%s/logs", dir);
-    if (make_dir(logs) != 0) {
+    if (files_mkdirs(logs) != 0) {
         fprintf(stderr, "sinklab sweep: %s: cannot create: %s\n", logs, strerror(errno));
         return 1;
     }
     write_manifest(s, dir);
+    return 0;
+}
+
+static int emit_slurm(const Sweep *s, const char *dir, const SweepRun *runs, const Config *cfgs, int n, int submit)
+{
+    char bin[PATH_MAX], err[1024];
+    if (prepare_sweep_dir(s, dir, bin, sizeof bin)) return 1;
     for (int i = 0; i < n; i++) {
         long long step;
         if (sweep_state(dir, &runs[i], &step) != SWEEP_DONE && write_run_config(&runs[i], &cfgs[i])) return 1;
@@ -369,17 +358,8 @@ static void finish_run(const char *dir, const SweepRun *r, int code, double seco
 
 static int run_local(const Sweep *s, const char *dir, const SweepRun *runs, const Config *cfgs, int n, int jobs)
 {
-    char bin[PATH_MAX], logs[1400];
-    if (self_path(bin, sizeof bin) != 0) {
-        fprintf(stderr, "sinklab sweep: cannot find this executable's path (/proc/self/exe)\n");
-        return 1;
-    }
-    snprintf(logs, sizeof logs, "%s/logs", dir);
-    if (make_dir(logs) != 0) {
-        fprintf(stderr, "sinklab sweep: %s: cannot create: %s\n", logs, strerror(errno));
-        return 1;
-    }
-    write_manifest(s, dir);
+    char bin[PATH_MAX];
+    if (prepare_sweep_dir(s, dir, bin, sizeof bin)) return 1;
     int *todo = calloc((size_t)n, sizeof *todo), n_todo = 0, skipped = 0;
     Slot *slots = calloc((size_t)jobs, sizeof *slots);
     for (int i = 0; i < n; i++) {

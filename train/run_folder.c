@@ -2,6 +2,8 @@
 #define _GNU_SOURCE /* nftw, renameat2 */
 #include "train/run_folder.h"
 
+#include "base/files.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -13,26 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int make_dirs(const char *path);
-
 /* mkdir -p */
 int run_folder_make(const char *path)
 {
-    return make_dirs(path);
-}
-
-static int make_dirs(const char *path)
-{
-    if (strlen(path) >= 1000) { errno = ENAMETOOLONG; return -1; }
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
+    return files_mkdirs(path);
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -92,7 +78,7 @@ int run_folder_prepare(const char *dir, int replace, const Config *c, char *err,
         snprintf(err, n, "%s: cannot remove the old run", dir);
         return -1;
     }
-    if (make_dirs(dir) != 0) {
+    if (files_mkdirs(dir) != 0) {
         snprintf(err, n, "%s: cannot create the run folder", dir);
         return -1;
     }
@@ -173,7 +159,7 @@ int run_folder_stage(const char *dir, char *staged, size_t n_staged, RunLock *l,
 {
     snprintf(staged, n_staged, "%s%s%ld", dir, RUN_STAGE_SUFFIX, (long)getpid());
     if (run_folder_exists(staged)) run_folder_remove(staged);
-    if (make_dirs(staged) != 0) {
+    if (files_mkdirs(staged) != 0) {
         snprintf(err, n, "%s: cannot create the replacement run folder (%s)", staged, strerror(errno));
         return -1;
     }

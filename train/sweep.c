@@ -3,7 +3,9 @@
 #define _DEFAULT_SOURCE /* realpath */
 #include "train/sweep.h"
 
+#include "base/check.h"
 #include "base/yaml_depth.h"
+#include "base/yaml_doc.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -16,52 +18,14 @@
 #include <unistd.h>
 #include <yaml.h>
 
-static void set_err(char *err, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- YAML helpers ---- */
-
-typedef struct {
-    yaml_document_t doc;
-    const char *path;
-    char *err;
-    size_t n_err;
-} Ctx;
 
 static int line_of(const yaml_node_t *n) { return (int)n->start_mark.line + 1; }
 static int col_of(const yaml_node_t *n) { return (int)n->start_mark.column + 1; }
-
-static int fail(Ctx *c, const yaml_node_t *n, const char *fmt, ...)
-{
-    char what[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    set_err(c->err, c->n_err, "%s:%d:%d: %s", c->path, line_of(n), col_of(n), what);
-    return -1;
-}
-
-static yaml_node_t *node(Ctx *c, int id) { return yaml_document_get_node(&c->doc, id); }
-
 static const char *scalar(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
 
-/* A scalar that fits cap bytes, copied into out. */
-static int get_scalar(Ctx *c, const yaml_node_t *n, const char *what, char *out, size_t cap)
-{
-    if (n->type != YAML_SCALAR_NODE) return fail(c, n, "%s: expected a single value", what);
-    if (strlen(scalar(n)) >= cap) return fail(c, n, "%s: value longer than %zu characters", what, cap - 1);
-    snprintf(out, cap, "%s", scalar(n));
-    return 0;
-}
-
 /* Checks "key=value" against a default config, so a typo or a bad value fails at load time. */
-static int check_assignment(Ctx *c, const yaml_node_t *at, const char *key, const char *value)
+static int check_assignment(YamlDoc *c, const yaml_node_t *at, const char *key, const char *value)
 {
     static Config probe;
     char a[512], e[768];
@@ -70,21 +34,21 @@ static int check_assignment(Ctx *c, const yaml_node_t *at, const char *key, cons
     if (config_set(&probe, a, e, sizeof e) != 0) {
         /* config_set names the assignment as "--set k=v: ..."; the sweep file is the place here */
         const char *msg = strncmp(e, "--set ", 6) == 0 ? e + 6 : e;
-        return fail(c, at, "%s", msg);
+        return yaml_doc_fail(c, at, "%s", msg);
     }
     return 0;
 }
 
 /* ---- sections ---- */
 
-static int parse_sets(Ctx *c, Sweep *s, yaml_node_t *m)
+static int parse_sets(YamlDoc *c, Sweep *s, yaml_node_t *m)
 {
-    if (m->type != YAML_MAPPING_NODE) return fail(c, m, "set: expected a mapping of dotted.key: value");
+    if (m->type != YAML_MAPPING_NODE) return yaml_doc_fail(c, m, "set: expected a mapping of dotted.key: value");
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(c, p->key), *v = node(c, p->value);
+        yaml_node_t *k = yaml_doc_node(c, p->key), *v = yaml_doc_node(c, p->value);
         char key[128], val[SWEEP_VALUE_CAP];
-        if (get_scalar(c, k, "set", key, sizeof key) || get_scalar(c, v, key, val, sizeof val)) return -1;
-        if (s->n_sets == SWEEP_MAX_SETS) return fail(c, k, "set: more than %d keys", SWEEP_MAX_SETS);
+        if (yaml_doc_text(c, k, "set", key, sizeof key) || yaml_doc_text(c, v, key, val, sizeof val)) return -1;
+        if (s->n_sets == SWEEP_MAX_SETS) return yaml_doc_fail(c, k, "set: more than %d keys", SWEEP_MAX_SETS);
         if (check_assignment(c, v, key, val)) return -1;
         snprintf(s->sets[s->n_sets], sizeof s->sets[0], "%s=%s", key, val);
         s->set_where[s->n_sets][0] = line_of(v);
@@ -104,32 +68,32 @@ static int axis_has_key(const Sweep *s, const char *key)
 }
 
 /* Adds key with its list of values to axis ax (a new axis for grid:, a zip group's next key). */
-static int axis_add_key(Ctx *c, Sweep *s, SweepAxis *ax, yaml_node_t *k, yaml_node_t *list)
+static int axis_add_key(YamlDoc *c, Sweep *s, SweepAxis *ax, yaml_node_t *k, yaml_node_t *list)
 {
     char key[96];
-    if (get_scalar(c, k, "sweep key", key, sizeof key)) return -1;
+    if (yaml_doc_text(c, k, "sweep key", key, sizeof key)) return -1;
     if (list->type != YAML_SEQUENCE_NODE)
-        return fail(c, list, "%s: expected a list of values, e.g. [64, 256]", key);
+        return yaml_doc_fail(c, list, "%s: expected a list of values, e.g. [64, 256]", key);
     int n = (int)(list->data.sequence.items.top - list->data.sequence.items.start);
-    if (n < 1 || n > SWEEP_MAX_VALUES) return fail(c, list, "%s: expected 1 to %d values, got %d", key, SWEEP_MAX_VALUES, n);
-    if (axis_has_key(s, key)) return fail(c, k, "%s: swept twice", key);
-    if (!strcmp(key, "train.seed") && s->n_seeds) return fail(c, k, "train.seed: use seeds: instead");
-    if (!strcmp(key, "output.dir")) return fail(c, k, "output.dir: runs are placed by the sweep");
-    if (ax->n_keys == SWEEP_MAX_ZIP_KEYS) return fail(c, k, "zip: more than %d keys in one group", SWEEP_MAX_ZIP_KEYS);
+    if (n < 1 || n > SWEEP_MAX_VALUES) return yaml_doc_fail(c, list, "%s: expected 1 to %d values, got %d", key, SWEEP_MAX_VALUES, n);
+    if (axis_has_key(s, key)) return yaml_doc_fail(c, k, "%s: swept twice", key);
+    if (!strcmp(key, "train.seed") && s->n_seeds) return yaml_doc_fail(c, k, "train.seed: use seeds: instead");
+    if (!strcmp(key, "output.dir")) return yaml_doc_fail(c, k, "output.dir: runs are placed by the sweep");
+    if (ax->n_keys == SWEEP_MAX_ZIP_KEYS) return yaml_doc_fail(c, k, "zip: more than %d keys in one group", SWEEP_MAX_ZIP_KEYS);
     if (ax->n_keys == 0) {
         ax->n_values = n;
         ax->values = calloc((size_t)n, sizeof *ax->values);
         ax->where = calloc((size_t)n * SWEEP_MAX_ZIP_KEYS, sizeof *ax->where);
-        if (!ax->values || !ax->where) return fail(c, k, "out of memory");
+        if (!ax->values || !ax->where) return yaml_doc_fail(c, k, "out of memory");
     } else if (n != ax->n_values) {
-        return fail(c, list, "%s: %d values, but %s in the same zip group has %d (zipped keys move "
+        return yaml_doc_fail(c, list, "%s: %d values, but %s in the same zip group has %d (zipped keys move "
                     "together, so their lists must be equally long)", key, n, ax->keys[0], ax->n_values);
     }
     int kk = ax->n_keys++;
     snprintf(ax->keys[kk], sizeof ax->keys[kk], "%s", key);
     for (int i = 0; i < n; i++) {
-        yaml_node_t *v = node(c, list->data.sequence.items.start[i]);
-        if (get_scalar(c, v, key, ax->values[i][kk], SWEEP_VALUE_CAP)) return -1;
+        yaml_node_t *v = yaml_doc_node(c, list->data.sequence.items.start[i]);
+        if (yaml_doc_text(c, v, key, ax->values[i][kk], SWEEP_VALUE_CAP)) return -1;
         if (check_assignment(c, v, key, ax->values[i][kk])) return -1;
         ax->where[i * SWEEP_MAX_ZIP_KEYS + kk][0] = line_of(v);
         ax->where[i * SWEEP_MAX_ZIP_KEYS + kk][1] = col_of(v);
@@ -138,76 +102,76 @@ static int axis_add_key(Ctx *c, Sweep *s, SweepAxis *ax, yaml_node_t *k, yaml_no
     return 0;
 }
 
-static SweepAxis *new_axis(Ctx *c, Sweep *s, yaml_node_t *at)
+static SweepAxis *new_axis(YamlDoc *c, Sweep *s, yaml_node_t *at)
 {
     if (s->n_axes == SWEEP_MAX_AXES) {
-        fail(c, at, "more than %d swept dimensions", SWEEP_MAX_AXES);
+        yaml_doc_fail(c, at, "more than %d swept dimensions", SWEEP_MAX_AXES);
         return NULL;
     }
     return &s->axes[s->n_axes++];
 }
 
-static int parse_grid(Ctx *c, Sweep *s, yaml_node_t *m)
+static int parse_grid(YamlDoc *c, Sweep *s, yaml_node_t *m)
 {
-    if (m->type != YAML_MAPPING_NODE) return fail(c, m, "grid: expected a mapping of dotted.key: [values]");
+    if (m->type != YAML_MAPPING_NODE) return yaml_doc_fail(c, m, "grid: expected a mapping of dotted.key: [values]");
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
-        SweepAxis *ax = new_axis(c, s, node(c, p->key));
-        if (!ax || axis_add_key(c, s, ax, node(c, p->key), node(c, p->value))) return -1;
+        SweepAxis *ax = new_axis(c, s, yaml_doc_node(c, p->key));
+        if (!ax || axis_add_key(c, s, ax, yaml_doc_node(c, p->key), yaml_doc_node(c, p->value))) return -1;
     }
     return 0;
 }
 
-static int parse_zip_group(Ctx *c, Sweep *s, yaml_node_t *m)
+static int parse_zip_group(YamlDoc *c, Sweep *s, yaml_node_t *m)
 {
     if (m->type != YAML_MAPPING_NODE || m->data.mapping.pairs.top == m->data.mapping.pairs.start)
-        return fail(c, m, "zip: expected a group of dotted.key: [values] that vary together");
+        return yaml_doc_fail(c, m, "zip: expected a group of dotted.key: [values] that vary together");
     SweepAxis *ax = new_axis(c, s, m);
     if (!ax) return -1;
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++)
-        if (axis_add_key(c, s, ax, node(c, p->key), node(c, p->value))) return -1;
+        if (axis_add_key(c, s, ax, yaml_doc_node(c, p->key), yaml_doc_node(c, p->value))) return -1;
     return 0;
 }
 
-static int parse_zip(Ctx *c, Sweep *s, yaml_node_t *n)
+static int parse_zip(YamlDoc *c, Sweep *s, yaml_node_t *n)
 {
     if (n->type == YAML_MAPPING_NODE) return parse_zip_group(c, s, n);
-    if (n->type != YAML_SEQUENCE_NODE) return fail(c, n, "zip: expected a group (mapping) or a list of groups");
+    if (n->type != YAML_SEQUENCE_NODE) return yaml_doc_fail(c, n, "zip: expected a group (mapping) or a list of groups");
     for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++)
-        if (parse_zip_group(c, s, node(c, *i))) return -1;
+        if (parse_zip_group(c, s, yaml_doc_node(c, *i))) return -1;
     return 0;
 }
 
-static int parse_seeds(Ctx *c, Sweep *s, yaml_node_t *n)
+static int parse_seeds(YamlDoc *c, Sweep *s, yaml_node_t *n)
 {
-    if (n->type != YAML_SEQUENCE_NODE) return fail(c, n, "seeds: expected a list of integers, e.g. [0, 1, 2]");
-    if (axis_has_key(s, "train.seed")) return fail(c, n, "seeds: train.seed is already swept");
+    if (n->type != YAML_SEQUENCE_NODE) return yaml_doc_fail(c, n, "seeds: expected a list of integers, e.g. [0, 1, 2]");
+    if (axis_has_key(s, "train.seed")) return yaml_doc_fail(c, n, "seeds: train.seed is already swept");
     for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
-        yaml_node_t *v = node(c, *i);
+        yaml_node_t *v = yaml_doc_node(c, *i);
         char *end;
         errno = 0;
         long long x = v->type == YAML_SCALAR_NODE ? strtoll(scalar(v), &end, 10) : -1;
         if (v->type != YAML_SCALAR_NODE || !scalar(v)[0] || *end || errno || x < 0)
-            return fail(c, v, "seeds: expected a non-negative integer");
-        if (s->n_seeds == SWEEP_MAX_VALUES) return fail(c, v, "seeds: more than %d", SWEEP_MAX_VALUES);
+            return yaml_doc_fail(c, v, "seeds: expected a non-negative integer");
+        if (s->n_seeds == SWEEP_MAX_VALUES) return yaml_doc_fail(c, v, "seeds: more than %d", SWEEP_MAX_VALUES);
         for (int j = 0; j < s->n_seeds; j++)
-            if (s->seeds[j] == x) return fail(c, v, "seeds: %lld listed twice", x);
+            if (s->seeds[j] == x) return yaml_doc_fail(c, v, "seeds: %lld listed twice", x);
         s->seeds[s->n_seeds++] = x;
     }
-    if (!s->n_seeds) return fail(c, n, "seeds: expected at least one seed");
+    if (!s->n_seeds) return yaml_doc_fail(c, n, "seeds: expected at least one seed");
     return 0;
 }
 
-static int parse_slurm(Ctx *c, Sweep *s, yaml_node_t *m)
+static int parse_slurm(YamlDoc *c, Sweep *s, yaml_node_t *m)
 {
-    if (m->type != YAML_MAPPING_NODE) return fail(c, m, "slurm: expected a mapping (cpus_per_task, mem, time, partition, array_parallel)");
+    if (m->type != YAML_MAPPING_NODE) return yaml_doc_fail(c, m, "slurm: expected a mapping (cpus_per_task, mem, time, partition, array_parallel)");
     s->has_slurm = 1;
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(c, p->key), *v = node(c, p->value);
+        yaml_node_t *k = yaml_doc_node(c, p->key), *v = yaml_doc_node(c, p->value);
         char key[64], val[64];
-        if (get_scalar(c, k, "slurm", key, sizeof key) || get_scalar(c, v, key, val, sizeof val)) return -1;
+        if (yaml_doc_text(c, k, "slurm", key, sizeof key) || yaml_doc_text(c, v, key, val, sizeof val)) return -1;
         for (const char *q = val; *q; q++)
             if (isspace((unsigned char)*q) || *q == '\'' || *q == '"' || *q == '\\' || *q == '$' || *q == '`')
-                return fail(c, v, "slurm.%s: '%s' contains a space or shell character", key, val);
+                return yaml_doc_fail(c, v, "slurm.%s: '%s' contains a space or shell character", key, val);
         char *dst = NULL;
         size_t cap = 0;
         int numeric = 0;
@@ -216,10 +180,10 @@ static int parse_slurm(Ctx *c, Sweep *s, yaml_node_t *m)
         else if (!strcmp(key, "mem")) { dst = s->slurm.mem; cap = sizeof s->slurm.mem; }
         else if (!strcmp(key, "time")) { dst = s->slurm.time; cap = sizeof s->slurm.time; }
         else if (!strcmp(key, "partition")) { dst = s->slurm.partition; cap = sizeof s->slurm.partition; }
-        else return fail(c, k, "slurm.%s: unknown key (expected cpus_per_task, mem, time, partition or array_parallel)", key);
+        else return yaml_doc_fail(c, k, "slurm.%s: unknown key (expected cpus_per_task, mem, time, partition or array_parallel)", key);
         if (numeric && (atoi(val) < 1 || strspn(val, "0123456789") != strlen(val)))
-            return fail(c, v, "slurm.%s: expected a positive integer, got '%s'", key, val);
-        if (strlen(val) >= cap) return fail(c, v, "slurm.%s: value too long", key);
+            return yaml_doc_fail(c, v, "slurm.%s: expected a positive integer, got '%s'", key, val);
+        if (strlen(val) >= cap) return yaml_doc_fail(c, v, "slurm.%s: value too long", key);
         snprintf(dst, cap, "%s", val);
     }
     return 0;
@@ -233,20 +197,20 @@ static void dir_of(const char *path, char *out, size_t n)
     else snprintf(out, n, "%.*s/", (int)(slash - path + 1) - 1, path);
 }
 
-static int parse_top(Ctx *c, Sweep *s, yaml_node_t *root)
+static int parse_top(YamlDoc *c, Sweep *s, yaml_node_t *root)
 {
     if (!root || root->type != YAML_MAPPING_NODE) {
-        set_err(c->err, c->n_err, "%s:1:1: expected a mapping with base:, grid:, zip:, seeds:, set:, out:, slurm:", c->path);
+        sl_errf(c->err, c->n_err, "%s:1:1: expected a mapping with base:, grid:, zip:, seeds:, set:, out:, slurm:", c->path);
         return -1;
     }
     yaml_node_t *seeds = NULL;
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(c, p->key), *v = node(c, p->value);
+        yaml_node_t *k = yaml_doc_node(c, p->key), *v = yaml_doc_node(c, p->value);
         char key[64], val[480];
-        if (get_scalar(c, k, "sweep", key, sizeof key)) return -1;
+        if (yaml_doc_text(c, k, "sweep", key, sizeof key)) return -1;
         int rc = 0;
         if (!strcmp(key, "base") || !strcmp(key, "out")) {
-            if (get_scalar(c, v, key, val, sizeof val)) return -1;
+            if (yaml_doc_text(c, v, key, val, sizeof val)) return -1;
             char dir[512];
             dir_of(s->path, dir, sizeof dir);
             if (!strcmp(key, "base")) snprintf(s->base, sizeof s->base, "%s%s", val[0] == '/' ? "" : dir, val);
@@ -256,12 +220,12 @@ static int parse_top(Ctx *c, Sweep *s, yaml_node_t *root)
         else if (!strcmp(key, "zip")) rc = parse_zip(c, s, v);
         else if (!strcmp(key, "seeds")) seeds = v;
         else if (!strcmp(key, "slurm")) rc = parse_slurm(c, s, v);
-        else rc = fail(c, k, "%s: unknown key (expected base, out, set, grid, zip, seeds or slurm)", key);
+        else rc = yaml_doc_fail(c, k, "%s: unknown key (expected base, out, set, grid, zip, seeds or slurm)", key);
         if (rc) return -1;
     }
     if (seeds && parse_seeds(c, s, seeds)) return -1;
     if (!s->base[0]) {
-        set_err(c->err, c->n_err, "%s:%d:%d: base: missing (the config every run starts from, relative to the sweep file)",
+        sl_errf(c->err, c->n_err, "%s:%d:%d: base: missing (the config every run starts from, relative to the sweep file)",
                 c->path, line_of(root), col_of(root));
         return -1;
     }
@@ -291,11 +255,11 @@ int sweep_load(Sweep *s, const char *path, char *err, size_t n_err)
     size_t len = 0;
     if (yaml_read_checked(path, "sweep file", 1, &text, &len, err, n_err)) return -1;
     yaml_parser_t p;
-    Ctx c = {.path = path, .err = err, .n_err = n_err};
+    YamlDoc c = {.path = path, .err = err, .n_err = n_err};
     yaml_parser_initialize(&p);
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
     if (!yaml_parser_load(&p, &c.doc)) {
-        set_err(err, n_err, "%s:%d:%d: invalid YAML: %s", path, (int)p.problem_mark.line + 1,
+        sl_errf(err, n_err, "%s:%d:%d: invalid YAML: %s", path, (int)p.problem_mark.line + 1,
                 (int)p.problem_mark.column + 1, p.problem ? p.problem : "parse error");
         yaml_parser_delete(&p);
         free(text);
@@ -306,7 +270,7 @@ int sweep_load(Sweep *s, const char *path, char *err, size_t n_err)
     yaml_parser_delete(&p);
     free(text);
     if (rc == 0 && sweep_count(s) > SWEEP_MAX_RUNS) {
-        set_err(err, n_err, "%s: %d runs; at most %d per sweep", path, sweep_count(s), SWEEP_MAX_RUNS);
+        sl_errf(err, n_err, "%s: %d runs; at most %d per sweep", path, sweep_count(s), SWEEP_MAX_RUNS);
         rc = -1;
     }
     if (rc == 0 && !s->out[0]) {
@@ -390,7 +354,7 @@ static int apply(Config *c, const char *file, int line, int col, const char *ass
 {
     char e[768];
     if (config_set(c, assignment, e, sizeof e) == 0) return 0;
-    set_err(err, n_err, "%s:%d:%d: %s", file, line, col, strncmp(e, "--set ", 6) ? e : e + 6);
+    sl_errf(err, n_err, "%s:%d:%d: %s", file, line, col, strncmp(e, "--set ", 6) ? e : e + 6);
     return -1;
 }
 
@@ -431,14 +395,14 @@ int sweep_resolve(const Sweep *s, const SweepRun *r, int threads, Config *c, cha
     if (!s->threads_fixed && started > 0) c->train.threads = started;
     else if (!s->threads_fixed && threads > 0) c->train.threads = threads;
     if (strlen(r->dir) >= sizeof c->output.dir) {
-        set_err(err, n_err, "%s: run folder %s: path longer than %zu characters", s->path, r->dir,
+        sl_errf(err, n_err, "%s: run folder %s: path longer than %zu characters", s->path, r->dir,
                 sizeof c->output.dir - 1);
         return -1;
     }
     memcpy(c->output.dir, r->dir, strlen(r->dir) + 1);
     char e[768];
     if (config_validate(c, e, sizeof e) != 0) {
-        set_err(err, n_err, "%s: run %s: %s", s->path, r->name, e);
+        sl_errf(err, n_err, "%s: run %s: %s", s->path, r->name, e);
         return -1;
     }
     return 0;
@@ -533,14 +497,14 @@ int sweep_write_sbatch(const Sweep *s, const char *dir, const SweepRun *runs, in
 {
     char abs_dir[PATH_MAX], path[PATH_MAX + 32], tmp[PATH_MAX + 48];
     if (!realpath(dir, abs_dir)) {
-        set_err(err, n_err, "%s: %s", dir, strerror(errno));
+        sl_errf(err, n_err, "%s: %s", dir, strerror(errno));
         return -1;
     }
     snprintf(path, sizeof path, "%s/sweep.sbatch", dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     if (!f) {
-        set_err(err, n_err, "%s: cannot write: %s", tmp, strerror(errno));
+        sl_errf(err, n_err, "%s: cannot write: %s", tmp, strerror(errno));
         return -1;
     }
     const char *base = strrchr(abs_dir, '/');
@@ -587,7 +551,7 @@ int sweep_write_sbatch(const Sweep *s, const char *dir, const SweepRun *runs, in
         "echo \"== exit $rc at $(date -u +%%FT%%TZ)\"\n"
         "exit $rc\n");
     if (fclose(f) != 0 || chmod(tmp, 0755) != 0 || rename(tmp, path) != 0) {
-        set_err(err, n_err, "%s: cannot write", path);
+        sl_errf(err, n_err, "%s: cannot write", path);
         return -1;
     }
     return 0;
