@@ -39,7 +39,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: sinklab reproduce CLAIM|all [--scale micro|tiny|small] [--jobs N] [--emit slurm]\n"
             "                         [--out DIR] [--claims DIR]\n"
-            "  CLAIM       a claim id (C2) or a claim file; all = every configs/claims/C*.yaml\n"
+            "  CLAIM       a claim id (C2), a list (C2,C10,C15) or a claim file; all = every\n"
+            "              configs/claims/C*.yaml\n"
             "  --scale     the claim files' scale to run (default tiny)\n"
             "  --jobs N    local runs at once (default 1; threads are split between them)\n"
             "  --emit slurm  write each claim's SLURM array (sinklab sweep --emit slurm) and report\n"
@@ -129,13 +130,20 @@ static int list_claims(const char *target, const char *dir, char paths[][PATH_CA
         return 1;
     }
     if (strcmp(target, "all")) {
-        if (snprintf(paths[0], PATH_CAP, "%s/%s", dir, target) >= PATH_CAP - 6) return -1;
-        strcat(paths[0], ".yaml");
-        if (stat(paths[0], &st)) {
-            fprintf(stderr, "sinklab reproduce: no claim %s (looked for %s)\n", target, paths[0]);
-            return -1;
+        /* one id or a comma-separated list: C2,C10,C15 */
+        char ids[512];
+        int n = 0;
+        snprintf(ids, sizeof ids, "%s", target);
+        for (char *id = strtok(ids, ","); id && n < max; id = strtok(NULL, ",")) {
+            if (snprintf(paths[n], PATH_CAP, "%s/%s", dir, id) >= PATH_CAP - 6) return -1;
+            strcat(paths[n], ".yaml");
+            if (stat(paths[n], &st)) {
+                fprintf(stderr, "sinklab reproduce: no claim %s (looked for %s)\n", id, paths[n]);
+                return -1;
+            }
+            n++;
         }
-        return 1;
+        return n ? n : -1;
     }
     DIR *d = opendir(dir);
     if (!d) {
