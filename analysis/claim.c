@@ -532,6 +532,31 @@ static void sort_arms_by_value(ClaimResult *res)
     free(old);
 }
 
+Verdict claim_verdict(const Estimate *e, int sign, double tolerance, char *reason, size_t n)
+{
+    /* the interval in the predicted direction's units: positive = as predicted */
+    double lo = fmin(sign * e->lo, sign * e->hi), hi = fmax(sign * e->lo, sign * e->hi);
+    if (!isfinite(e->lo) || !isfinite(e->hi)) {
+        snprintf(reason, n, "one run per arm: no interval");
+        return VERDICT_INCONCLUSIVE;
+    }
+    if (lo > 0 && e->p < 0.05) {
+        snprintf(reason, n, "the 95%% interval excludes 0 in the predicted direction (p = %.3g)", e->p);
+        return VERDICT_REPRODUCED;
+    }
+    if (hi < 0) {
+        snprintf(reason, n, "the effect is opposite to the prediction (95%% interval excludes 0 "
+                 "on the other side)");
+        return VERDICT_NOT_REPRODUCED;
+    }
+    if (tolerance > 0 && e->lo > -tolerance && e->hi < tolerance) {
+        snprintf(reason, n, "no effect: the 95%% interval lies within +-%g", tolerance);
+        return VERDICT_NOT_REPRODUCED;
+    }
+    snprintf(reason, n, "the 95%% interval includes 0 (p = %.3g)", e->p);
+    return VERDICT_INCONCLUSIVE;
+}
+
 void claim_decide(const Claim *c, const RunSet *rs, const double *deltas, int n_expected,
                   ClaimResult *res)
 {
@@ -616,7 +641,6 @@ void claim_decide(const Claim *c, const RunSet *rs, const double *deltas, int n_
     free(arm);
 
     /* The verdict, in order of what would make a number meaningless. */
-    Estimate e = res->est;
     res->verdict = VERDICT_INCONCLUSIVE;
     if (res->n_done < res->n_expected) {
         snprintf(res->reason, sizeof res->reason, "%d of %d runs finished", res->n_done,
@@ -625,24 +649,11 @@ void claim_decide(const Claim *c, const RunSet *rs, const double *deltas, int n_
         snprintf(res->reason, sizeof res->reason,
                  "no sink formed at this scale: no arm's median alpha0_max reached 3x uniform "
                  "(%.3f)", 3 * res->uniform_alpha0);
-    } else if (!isfinite(e.value)) {
+    } else if (!isfinite(res->est.value)) {
         snprintf(res->reason, sizeof res->reason, "the statistic is undefined (constant values or "
                  "missing metric %s)", c->metric);
-    } else if (!isfinite(e.lo)) {
-        snprintf(res->reason, sizeof res->reason, "one run per arm: no interval");
-    } else if (c->sign * e.lo > 0 && e.p < 0.05) {
-        res->verdict = VERDICT_REPRODUCED;
-        snprintf(res->reason, sizeof res->reason, "the 95%% interval excludes 0 in the predicted "
-                 "direction (p = %.3g)", e.p);
-    } else if (c->sign * e.hi < 0) {
-        res->verdict = VERDICT_NOT_REPRODUCED;
-        snprintf(res->reason, sizeof res->reason, "the effect is opposite to the prediction (95%% "
-                 "interval excludes 0 on the other side)");
-    } else if (c->tolerance > 0 && e.lo > -c->tolerance && e.hi < c->tolerance) {
-        res->verdict = VERDICT_NOT_REPRODUCED;
-        snprintf(res->reason, sizeof res->reason, "no effect: the 95%% interval lies within +-%g",
-                 c->tolerance);
     } else {
-        snprintf(res->reason, sizeof res->reason, "the 95%% interval includes 0 (p = %.3g)", e.p);
+        res->verdict = claim_verdict(&res->est, c->sign, c->tolerance, res->reason,
+                                     sizeof res->reason);
     }
 }

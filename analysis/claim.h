@@ -107,6 +107,12 @@ typedef struct {
     double value;                    /* NaN: missing */
 } ClaimPoint;
 
+/* The verdict of an estimate whose predicted direction is sign (+1 up, -1 down): reproduced when
+ * its 95% interval lies on the predicted side of 0 and p < 0.05; not reproduced when it lies on
+ * the other side, or inside (-tolerance, tolerance) when tolerance > 0; else inconclusive. The
+ * reason is written to reason. */
+Verdict claim_verdict(const Estimate *e, int sign, double tolerance, char *reason, size_t n);
+
 /* Computes the statistic and the verdict from the runs of the claim's sweep folder; for
  * intervention claims, deltas[i] is run i's delta (NaN when missing). */
 void claim_decide(const Claim *c, const RunSet *rs, const double *deltas, int n_expected,

@@ -286,6 +286,12 @@ int data_config_check(const DataConfig *d, int vocab_size, char *msg, size_t n)
     if (d->corpus == CORPUS_BIGRAM_BACKCOPY && d->kind != MODEL_CAUSAL)
         BAD("data.corpus: bigram_backcopy is a next-token task; expected model.kind causal, got %s",
             MODEL_KIND_NAMES[d->kind]);
+    /* the task writes whole sequences itself (BOS, chain, copies): an edit it would ignore is
+     * refused rather than silently dropped */
+    if (d->corpus == CORPUS_BIGRAM_BACKCOPY && (d->randomize_first > 0 || d->fixed_token_id >= 0))
+        BAD("data.%s: not supported with data.corpus bigram_backcopy (the task writes its own "
+            "sequences); use a text corpus", d->randomize_first > 0 ? "first_tokens.randomize"
+                                                                     : "fixed_token.id");
     if (d->bb_n_explicit < 0 || d->bb_n_explicit > DATA_BB_MAX_TRIGGERS)
         BAD("data.bb.triggers: %d triggers (at most %d)", d->bb_n_explicit, DATA_BB_MAX_TRIGGERS);
     if (d->n_paths < 0 || d->n_paths > DATA_MAX_PATHS)

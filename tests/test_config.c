@@ -695,6 +695,10 @@ static void test_inconsistent_combinations_name_the_keys(void **state)
          "data.first_tokens.randomize (256) must be smaller than data.seq_len (256)"},
         {{"data.corpus=files", NULL}, "data.paths: corpus files needs at least one path"},
         {{"train.min_lr=0.01", NULL}, "train.min_lr (0.01) is larger than train.lr (0.001)"},
+        {{"data.corpus=bigram_backcopy", "data.first_tokens.randomize=2", NULL},
+         "data.first_tokens.randomize: not supported with data.corpus bigram_backcopy"},
+        {{"data.corpus=bigram_backcopy", "data.fixed_token.id=5", NULL},
+         "data.fixed_token.id: not supported with data.corpus bigram_backcopy"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         Config c;

@@ -3,6 +3,7 @@
 
 #include <math.h>
 
+#include "analysis/claim.h"
 #include "analysis/stats.h"
 
 /* Monotone data has rho = 1 whatever the spacing; reversed, -1. */
@@ -84,6 +85,31 @@ static void test_quantile_nearest_rank(void **state)
     assert_true(stats_quantile(x, 5, 1.0) == 5);
 }
 
+/* Verdicts in both predicted directions: an interval on the predicted side (with p < 0.05) is
+ * reproduced, one on the other side is not, one that straddles 0 is inconclusive whatever the
+ * direction. */
+static void test_verdict_follows_the_predicted_direction(void **state)
+{
+    char why[256];
+    Estimate up = {0.3, 0.1, 0.5, 0.01, 5}, down = {-0.3, -0.5, -0.1, 0.01, 5};
+    Estimate straddle = {0.05, -0.1, 0.2, 0.2, 5}, straddle_low_p = {-0.05, -0.2, 0.1, 0.01, 5};
+    assert_int_equal(claim_verdict(&up, +1, 0, why, sizeof why), VERDICT_REPRODUCED);
+    assert_int_equal(claim_verdict(&down, -1, 0, why, sizeof why), VERDICT_REPRODUCED);
+    assert_int_equal(claim_verdict(&up, -1, 0, why, sizeof why), VERDICT_NOT_REPRODUCED);
+    assert_int_equal(claim_verdict(&down, +1, 0, why, sizeof why), VERDICT_NOT_REPRODUCED);
+    assert_int_equal(claim_verdict(&straddle, +1, 0, why, sizeof why), VERDICT_INCONCLUSIVE);
+    assert_int_equal(claim_verdict(&straddle, -1, 0, why, sizeof why), VERDICT_INCONCLUSIVE);
+    /* a low p alone never makes a straddling interval a reproduction */
+    assert_int_equal(claim_verdict(&straddle_low_p, -1, 0, why, sizeof why), VERDICT_INCONCLUSIVE);
+    /* a tight interval around 0 is an absent effect when the claim sets a tolerance */
+    Estimate flat = {0.001, -0.01, 0.012, 0.4, 5};
+    assert_int_equal(claim_verdict(&flat, -1, 0.05, why, sizeof why), VERDICT_NOT_REPRODUCED);
+    assert_int_equal(claim_verdict(&flat, -1, 0, why, sizeof why), VERDICT_INCONCLUSIVE);
+    /* a large p keeps an interval on the predicted side inconclusive */
+    Estimate weak = {0.3, 0.1, 0.5, 0.2, 3};
+    assert_int_equal(claim_verdict(&weak, +1, 0, why, sizeof why), VERDICT_INCONCLUSIVE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -94,6 +120,7 @@ int main(void)
         cmocka_unit_test(test_single_runs_give_no_interval),
         cmocka_unit_test(test_trend_of_a_clean_effect),
         cmocka_unit_test(test_quantile_nearest_rank),
+        cmocka_unit_test(test_verdict_follows_the_predicted_direction),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
