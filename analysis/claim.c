@@ -642,9 +642,9 @@ void claim_decide(const Claim *c, const RunSet *rs, const double *deltas, int n_
 
     /* The verdict, in order of what would make a number meaningless. */
     res->verdict = VERDICT_INCONCLUSIVE;
-    if (res->n_done < res->n_expected) {
-        snprintf(res->reason, sizeof res->reason, "%d of %d runs finished", res->n_done,
-                 res->n_expected);
+    if (res->n_done == 0 || res->n_done < res->n_expected) {
+        snprintf(res->reason, sizeof res->reason, "%d of %d runs finished (see the sweep's logs)",
+                 res->n_done, res->n_expected);
     } else if (c->requires_sink && !res->sink_formed) {
         snprintf(res->reason, sizeof res->reason,
                  "no sink formed at this scale: no arm's median alpha0_max reached 3x uniform "

@@ -44,8 +44,23 @@ static void cfg_walk(RunData *r, yaml_document_t *d, yaml_node_t *n, const char 
         for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
             yaml_node_t *v = yaml_document_get_node(d, *i);
             size_t len = strlen(text);
-            snprintf(text + len, sizeof text - len, "%s%s", i > n->data.sequence.items.start ? ", " : "",
-                     v->type == YAML_SCALAR_NODE ? (const char *)v->data.scalar.value : "?");
+            const char *sep = i > n->data.sequence.items.start ? ", " : "";
+            if (v->type == YAML_SCALAR_NODE) {
+                snprintf(text + len, sizeof text - len, "%s%s", sep, (const char *)v->data.scalar.value);
+                continue;
+            }
+            /* a list of one-level maps (mask edits) reads as config.yaml writes it: [{isolate: 8}] */
+            snprintf(text + len, sizeof text - len, "%s{", sep);
+            for (yaml_node_pair_t *p = v->type == YAML_MAPPING_NODE ? v->data.mapping.pairs.start : NULL;
+                 p && p < v->data.mapping.pairs.top; p++) {
+                yaml_node_t *k = yaml_document_get_node(d, p->key), *x = yaml_document_get_node(d, p->value);
+                len = strlen(text);
+                snprintf(text + len, sizeof text - len, "%s%s: %s", p > v->data.mapping.pairs.start ? ", " : "",
+                         k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "?",
+                         x->type == YAML_SCALAR_NODE ? (const char *)x->data.scalar.value : "?");
+            }
+            len = strlen(text);
+            snprintf(text + len, sizeof text - len, "}");
         }
         size_t len = strlen(text);
         snprintf(text + len, sizeof text - len, "]");
