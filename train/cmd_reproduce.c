@@ -23,6 +23,7 @@
 #include "base/check.h"
 #include "base/files.h"
 #include "train/commands.h"
+#include "train/sweep.h"
 
 extern char **environ;
 
@@ -31,13 +32,13 @@ extern char **environ;
 
 typedef struct {
     const char *target, *scale, *out, *claims_dir, *emit;
-    int jobs;
+    int jobs, no_run;
 } ReproduceArgs;
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: sinklab reproduce CLAIM|all [--scale micro|tiny|small] [--jobs N] [--emit slurm]\n"
+            "usage: sinklab reproduce CLAIM|all [--scale micro|tiny|small] [--jobs N] [--emit slurm] [--no-run]\n"
             "                         [--out DIR] [--claims DIR]\n"
             "  CLAIM       a claim id (C2), a list (C2,C10,C15) or a claim file; all = every\n"
             "              configs/claims/C*.yaml\n"
@@ -45,6 +46,8 @@ static void usage(FILE *f)
             "  --jobs N    local runs at once (default 1; threads are split between them)\n"
             "  --emit slurm  write each claim's SLURM array (sinklab sweep --emit slurm) and report\n"
             "              what has finished so far; run reproduce again once the arrays are done\n"
+            "  --no-run    train nothing: decide and report from the runs that exist (the rest count\n"
+            "              as not finished)\n"
             "  --out DIR   default runs/reproduce/SCALE; runs live in DIR/ID/runs, the report in DIR\n"
             "  --claims DIR  where claim files are (default: configs/claims of this source tree)\n");
 }
@@ -62,6 +65,7 @@ static int parse_args(ReproduceArgs *a, int argc, char **argv)
         else if (!strcmp(s, "--out") && has) a->out = argv[++i];
         else if (!strcmp(s, "--claims") && has) a->claims_dir = argv[++i];
         else if (!strcmp(s, "--emit") && has) a->emit = argv[++i];
+        else if (!strcmp(s, "--no-run")) a->no_run = 1;
         else if (!strcmp(s, "--jobs") && has) {
             char *end;
             long v = strtol(argv[++i], &end, 10);
@@ -291,8 +295,10 @@ static int reproduce_one(const ReproduceArgs *a, const char *bin, const char *ou
     snprintf(jobs, sizeof jobs, "%d", a->jobs);
     printf("== %s: %s (scale %s)\n", c->id, c->title, a->scale);
     fflush(stdout);
-    int rc;
-    if (a->emit) {
+    int rc = 0;
+    if (a->no_run) {
+        printf("   (--no-run: deciding from the runs that exist)\n");
+    } else if (a->emit) {
         char *argv[] = {(char *)bin, "sweep", sweep_path, "--out", runs_dir, "--emit", "slurm", NULL};
         rc = run(argv, NULL);
     } else {
@@ -314,7 +320,14 @@ static int reproduce_one(const ReproduceArgs *a, const char *bin, const char *ou
             continue;
         deltas[i] = intervention_delta(bin, c, &rs.runs[i], out);
     }
+    /* the sweep file says how many runs the claim needs, whether or not they exist */
     int n_expected = expected_runs(runs_dir);
+    Sweep sw;
+    char serr[512];
+    if (sweep_load(&sw, sweep_path, serr, sizeof serr) == 0) {
+        n_expected = sweep_count(&sw);
+        sweep_free(&sw);
+    }
     claim_decide(c, &rs, deltas, n_expected > 0 ? n_expected : rs.n, res);
     printf("   %s: %s\n", VERDICT_NAMES[res->verdict], res->reason);
     free(deltas);
