@@ -360,7 +360,7 @@ static int run_local(const Sweep *s, const char *dir, const SweepRun *runs, cons
 {
     char bin[PATH_MAX];
     if (prepare_sweep_dir(s, dir, bin, sizeof bin)) return 1;
-    int *todo = calloc((size_t)n, sizeof *todo), n_todo = 0, skipped = 0;
+    int *pending = calloc((size_t)n, sizeof *pending), n_pending = 0, skipped = 0;
     Slot *slots = calloc((size_t)jobs, sizeof *slots);
     for (int i = 0; i < n; i++) {
         long long step;
@@ -373,12 +373,12 @@ static int run_local(const Sweep *s, const char *dir, const SweepRun *runs, cons
         if (st == SWEEP_INTERRUPTED) printf("%s: resuming from step %lld\n", runs[i].name, step);
         if (st == SWEEP_FAILED && step >= 0) printf("%s: failed before; retrying from step %lld\n", runs[i].name, step);
         if (st == SWEEP_FAILED && step < 0) printf("%s: failed before; retrying\n", runs[i].name);
-        todo[n_todo++] = i;
+        pending[n_pending++] = i;
     }
-    if (n_todo)
+    if (n_pending)
         printf("sweep %s: %d runs, %d complete, %d to train with %d job%s x %d thread%s\n", dir, n, skipped,
-               n_todo, jobs, jobs > 1 ? "s" : "", cfgs[todo[0]].train.threads,
-               cfgs[todo[0]].train.threads > 1 ? "s" : "");
+               n_pending, jobs, jobs > 1 ? "s" : "", cfgs[pending[0]].train.threads,
+               cfgs[pending[0]].train.threads > 1 ? "s" : "");
     else if (skipped == n)
         printf("sweep %s: %d runs, all complete\n", dir, n);
     else
@@ -390,23 +390,23 @@ static int run_local(const Sweep *s, const char *dir, const SweepRun *runs, cons
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     int forwarded = 0;
-    while ((next < n_todo && !stop_signal) || running > 0) {
+    while ((next < n_pending && !stop_signal) || running > 0) {
         if (stop_signal && !forwarded) {
             forward_stop(slots, jobs);
             forwarded = 1;
         }
-        while (running < jobs && next < n_todo && !stop_signal) {
-            const SweepRun *r = &runs[todo[next]];
+        while (running < jobs && next < n_pending && !stop_signal) {
+            const SweepRun *r = &runs[pending[next]];
             int slot = 0;
             while (slots[slot].pid) slot++;
-            pid_t pid = write_run_config(r, &cfgs[todo[next]]) == 0 ? start_run(bin, dir, r) : -1;
+            pid_t pid = write_run_config(r, &cfgs[pending[next]]) == 0 ? start_run(bin, dir, r) : -1;
             if (pid < 0) {
-                finish_run(dir, r, 127, 0.0, &finished, n_todo, &failed);
+                finish_run(dir, r, 127, 0.0, &finished, n_pending, &failed);
             } else {
                 char text[64];
                 snprintf(text, sizeof text, "running local %d", (int)pid);
                 sweep_write_state(dir, r, text);
-                slots[slot] = (Slot){.pid = pid, .run = todo[next], .started = now()};
+                slots[slot] = (Slot){.pid = pid, .run = pending[next], .started = now()};
                 running++;
             }
             next++;
@@ -424,7 +424,7 @@ static int run_local(const Sweep *s, const char *dir, const SweepRun *runs, cons
                 sweep_write_state(dir, &runs[slots[j].run], "stopped");
                 printf("%s: stopped\n", runs[slots[j].run].name);
             } else {
-                finish_run(dir, &runs[slots[j].run], code, now() - slots[j].started, &finished, n_todo, &failed);
+                finish_run(dir, &runs[slots[j].run], code, now() - slots[j].started, &finished, n_pending, &failed);
             }
             slots[j].pid = 0;
             running--;
@@ -432,7 +432,7 @@ static int run_local(const Sweep *s, const char *dir, const SweepRun *runs, cons
     }
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
-    free(todo);
+    free(pending);
     free(slots);
     write_summary(s, dir, runs, n);
     if (stop_signal) {
