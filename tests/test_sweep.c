@@ -155,6 +155,30 @@ static void test_names_use_full_keys_on_a_clash(void **state)
     sweep_free(&s);
 }
 
+/* A zip group whose first key repeats a value is named by as many keys as tell its columns
+ * apart, so no two runs share a folder (they once did: the second silently reused the first). */
+static void test_zip_names_tell_every_column_apart(void **state)
+{
+    static Sweep s;
+    load_ok(&s, "sw_zipname", "zip:\n  model.tie_embeddings: [true, false, false]\n"
+                              "  train.lr: [0.1, 0.1, 0.2]\n  train.steps: [3, 3, 3]\n");
+    const char *want[3] = {"tie_embeddings=true,lr=0.1", "tie_embeddings=false,lr=0.1", "tie_embeddings=false,lr=0.2"};
+    for (int i = 0; i < 3; i++) {
+        SweepRun r;
+        sweep_run_at(&s, i, "D", &r);
+        assert_string_equal(r.name, want[i]);
+    }
+    sweep_free(&s);
+    /* a value listed twice, identical columns, and values that clean to one folder name */
+    char err[1024];
+    load_err(err, sizeof err, "sw_dup1", "grid:\n  train.lr: [0.1, 0.2, 0.1]\n");
+    if (!strstr(err, "s.yaml:3:24:") || !strstr(err, "'0.1' listed twice")) fail_msg("error: %s", err);
+    load_err(err, sizeof err, "sw_dup2", "zip:\n  train.lr: [0.1, 0.1]\n  train.steps: [3, 3]\n");
+    if (!strstr(err, "columns 1 and 2 are identical")) fail_msg("error: %s", err);
+    load_err(err, sizeof err, "sw_dup3", "grid:\n  data.paths: [x/y, x_y]\n");
+    if (!strstr(err, "share the folder 'paths=x_y'")) fail_msg("error: %s", err);
+}
+
 /* A sweep that sets train.threads keeps it whatever --jobs asks. */
 static void test_threads_set_by_the_sweep_are_kept(void **state)
 {
@@ -400,6 +424,7 @@ int main(void)
         cmocka_unit_test(test_grid_is_crossed_in_file_order),
         cmocka_unit_test(test_zip_keys_move_together),
         cmocka_unit_test(test_names_use_full_keys_on_a_clash),
+        cmocka_unit_test(test_zip_names_tell_every_column_apart),
         cmocka_unit_test(test_threads_set_by_the_sweep_are_kept),
         cmocka_unit_test(test_errors_name_the_place),
         cmocka_unit_test(test_dry_run_lists_runs_and_writes_nothing),

@@ -232,19 +232,78 @@ static int parse_top(YamlDoc *c, Sweep *s, yaml_node_t *root)
     return 0;
 }
 
-/* Run names use each key's last component; two axes with the same one use their full keys. */
-static void name_axes(Sweep *s)
+/* Two columns of axis a agree on its first m keys. */
+static int columns_agree(const SweepAxis *ax, int i, int j, int m)
 {
-    char shortname[SWEEP_MAX_AXES][96];
-    for (int a = 0; a < s->n_axes; a++) {
-        const char *k = s->axes[a].keys[0], *dot = strrchr(k, '.');
-        snprintf(shortname[a], sizeof shortname[a], "%s", dot ? dot + 1 : k);
+    for (int k = 0; k < m; k++)
+        if (strcmp(ax->values[i][k], ax->values[j][k])) return 0;
+    return 1;
+}
+
+/* How many leading keys name axis a's runs: the fewest whose values tell every two columns
+ * apart (a zip group whose first key repeats a value, e.g. [true, false, false], needs more). */
+static int count_named_keys(const Sweep *s, const SweepAxis *ax, char *err, size_t n_err)
+{
+    for (int m = 1; m <= ax->n_keys; m++) {
+        int clash = 0;
+        for (int i = 0; i < ax->n_values && !clash; i++)
+            for (int j = i + 1; j < ax->n_values && !clash; j++) clash = columns_agree(ax, i, j, m);
+        if (!clash) return m;
     }
+    for (int i = 0; i < ax->n_values; i++)
+        for (int j = i + 1; j < ax->n_values; j++)
+            if (columns_agree(ax, i, j, ax->n_keys)) {
+                const int *w = ax->where[j * SWEEP_MAX_ZIP_KEYS];
+                if (ax->n_keys == 1)
+                    sl_errf(err, n_err, "%s:%d:%d: %s: value '%s' listed twice (both runs would share one folder)",
+                            s->path, w[0], w[1], ax->keys[0], ax->values[j][0]);
+                else
+                    sl_errf(err, n_err, "%s:%d:%d: zip: columns %d and %d are identical in every key (both runs "
+                            "would share one folder)", s->path, w[0], w[1], i + 1, j + 1);
+                return -1;
+            }
+    return -1;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const SweepRun *)a)->name, ((const SweepRun *)b)->name);
+}
+
+/* Run names use each key's last component; two keys with the same one use their full keys. A
+ * zip group names as many of its keys as it takes to tell its columns apart. Refuses a sweep in
+ * which two runs would share a folder (a repeated value, or values that clean to one name). */
+static int name_axes(Sweep *s, char *err, size_t n_err)
+{
     for (int a = 0; a < s->n_axes; a++) {
-        int clash = s->n_seeds && !strcmp(shortname[a], "seed");
-        for (int b = 0; b < s->n_axes; b++) clash |= a != b && !strcmp(shortname[a], shortname[b]);
-        snprintf(s->axes[a].label, sizeof s->axes[a].label, "%s", clash ? s->axes[a].keys[0] : shortname[a]);
+        s->axes[a].n_named = count_named_keys(s, &s->axes[a], err, n_err);
+        if (s->axes[a].n_named < 0) return -1;
     }
+    for (int a = 0; a < s->n_axes; a++)
+        for (int k = 0; k < s->axes[a].n_keys; k++) {
+            const char *key = s->axes[a].keys[k], *dot = strrchr(key, '.'), *tail = dot ? dot + 1 : key;
+            int clash = s->n_seeds && !strcmp(tail, "seed");
+            for (int b = 0; b < s->n_axes; b++)
+                for (int j = 0; j < s->axes[b].n_keys; j++) {
+                    const char *other = s->axes[b].keys[j], *od = strrchr(other, '.');
+                    clash |= (a != b || k != j) && !strcmp(tail, od ? od + 1 : other);
+                }
+            snprintf(s->axes[a].labels[k], sizeof s->axes[a].labels[k], "%s", clash ? key : tail);
+        }
+    int n = sweep_count(s);
+    SweepRun *runs = xcalloc((size_t)n, sizeof *runs);
+    for (int i = 0; i < n; i++) sweep_run_at(s, i, "", &runs[i]);
+    qsort(runs, (size_t)n, sizeof *runs, by_name);
+    int rc = 0;
+    for (int i = 1; i < n && !rc; i++)
+        if (!strcmp(runs[i - 1].name, runs[i].name)) {
+            sl_errf(err, n_err, "%s: two runs would share the folder '%s' (values that differ only in "
+                    "characters a folder name cannot hold, or a name longer than %zu characters)",
+                    s->path, runs[i].name, sizeof runs[i].name - 1);
+            rc = -1;
+        }
+    free(runs);
+    return rc;
 }
 
 int sweep_load(Sweep *s, const char *path, char *err, size_t n_err)
@@ -281,7 +340,7 @@ int sweep_load(Sweep *s, const char *path, char *err, size_t n_err)
         else if (len > 4 && !strcmp(base + len - 4, ".yml")) len -= 4;
         snprintf(s->out, sizeof s->out, "runs/%.*s", (int)len, base);
     }
-    if (rc == 0) name_axes(s);
+    if (rc == 0) rc = name_axes(s, err, n_err);
     if (rc) sweep_free(s);
     return rc;
 }
@@ -333,12 +392,13 @@ void sweep_run_at(const Sweep *s, int i, const char *dir, SweepRun *r)
         r->value[a] = rest % s->axes[a].n_values;
         rest /= s->axes[a].n_values;
     }
-    for (int a = 0; a < s->n_axes; a++) {
-        if (a) append_clean(r->name, sizeof r->name, ",");
-        append_clean(r->name, sizeof r->name, s->axes[a].label);
-        append_clean(r->name, sizeof r->name, "=");
-        append_clean(r->name, sizeof r->name, sweep_value(s, r, a, 0));
-    }
+    for (int a = 0; a < s->n_axes; a++)
+        for (int k = 0; k < s->axes[a].n_named; k++) {
+            if (r->name[0]) append_clean(r->name, sizeof r->name, ",");
+            append_clean(r->name, sizeof r->name, s->axes[a].labels[k]);
+            append_clean(r->name, sizeof r->name, "=");
+            append_clean(r->name, sizeof r->name, sweep_value(s, r, a, k));
+        }
     if (s->n_seeds) {
         char seed[48];
         snprintf(seed, sizeof seed, "%sseed=%lld", s->n_axes ? "," : "", s->seeds[r->seed_index]);

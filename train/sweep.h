@@ -20,7 +20,9 @@
 typedef struct {
     int n_keys, n_values;
     char keys[SWEEP_MAX_ZIP_KEYS][96];
-    char label[96];             /* the key's last component in run names (full key on a clash) */
+    int n_named;                /* leading keys whose values name a run: the fewest that tell
+                                 * the columns apart (1 for a grid axis) */
+    char labels[SWEEP_MAX_ZIP_KEYS][96]; /* each key's last component in run names (full key on a clash) */
     char (*values)[SWEEP_MAX_ZIP_KEYS][SWEEP_VALUE_CAP]; /* [n_values][n_keys], as written */
     int (*where)[2];            /* [n_values * n_keys] line, column of each value */
 } SweepAxis;
@@ -61,7 +63,9 @@ typedef enum {
 } SweepState;
 
 /* Parses path. Returns 0, or -1 with "file:line:col: what was expected" in err; keys and values
- * are checked against the config (config_set) here, so a typo fails before any run starts. */
+ * are checked against the config (config_set) here, so a typo fails before any run starts, and
+ * so are run names: a value listed twice, identical zip columns, or two runs that would share a
+ * folder are refused (they would silently reuse one run's results for another). */
 int sweep_load(Sweep *s, const char *path, char *err, size_t n_err);
 void sweep_free(Sweep *s);
 
