@@ -92,15 +92,14 @@ Estimate stats_trend(const double *x, const double *y, int n, int sign)
     rng_seed(&rng, STATS_SEED);
     double *bx = xmalloc((size_t)n * sizeof *bx), *by = xmalloc((size_t)n * sizeof *by);
     double *boot = xmalloc(STATS_RESAMPLES * sizeof *boot);
-    /* Stratified: each run is replaced by a random run with the same x (another seed). */
+    /* Pairs: resample whole runs (x with its y). Resampling y within each x instead (the seeds of
+     * one setting) biased rho upward: duplicated seeds shrink the spread within a setting, so the
+     * interval could lie entirely above the estimate it was meant to bracket. */
     for (int b = 0; b < STATS_RESAMPLES; b++) {
         for (int i = 0; i < n; i++) {
-            int same = 0;
-            for (int j = 0; j < n; j++) same += x[j] == x[i];
-            int pick = (int)rng_below(&rng, (uint64_t)same);
-            for (int j = 0; j < n; j++)
-                if (x[j] == x[i] && pick-- == 0) { by[i] = y[j]; break; }
-            bx[i] = x[i];
+            int pick = (int)rng_below(&rng, (uint64_t)n);
+            bx[i] = x[pick];
+            by[i] = y[pick];
         }
         boot[b] = stats_spearman(bx, by, n);
     }
