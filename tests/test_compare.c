@@ -12,6 +12,7 @@
 #include "analysis/compare.h"
 #include "analysis/export.h"
 #include "analysis/runset.h"
+#include "train/config_flat.h"
 
 /* ---- bootstrap ---- */
 
@@ -135,6 +136,13 @@ static int count(const char *text, const char *needle)
     return n;
 }
 
+/* An empty set that reads configs the way the CLI does. */
+static void init_set(RunSet *rs)
+{
+    memset(rs, 0, sizeof *rs);
+    rs->read_config = config_flatten_run;
+}
+
 static void load_set(RunSet *rs, const char *dir)
 {
     char err[512];
@@ -149,7 +157,7 @@ static void test_csv_has_one_value_per_row(void **state)
     char dir[512], err[512], path[700];
     make_sweep(dir, sizeof dir, "cmp_csv");
     RunSet rs;
-    memset(&rs, 0, sizeof rs);
+    init_set(&rs);
     load_set(&rs, dir);
     assert_int_equal(rs.n, 3);
     assert_int_equal(rs.n_varying, 2);
@@ -188,7 +196,7 @@ static void test_compare_page_groups_with_intervals(void **state)
     char dir[512], err[512], path[700];
     make_sweep(dir, sizeof dir, "cmp_page");
     RunSet rs;
-    memset(&rs, 0, sizeof rs);
+    init_set(&rs);
     assert_int_equal(runset_choose_head(&rs, 1, 0), 0);
     load_set(&rs, dir);
     const RunSeries *h = run_series(&rs.runs[0], "alpha0 1.0");
@@ -222,7 +230,7 @@ static void test_sweep_runs_in_natural_order(void **state)
     make_run(dir, "n=9", "0.001", 1, 1.0);
     make_run(dir, "n=100", "0.001", 2, 1.0);
     RunSet rs;
-    memset(&rs, 0, sizeof rs);
+    init_set(&rs);
     if (runset_add(&rs, dir, err, sizeof err) != 0) fail_msg("%s", err);
     assert_int_equal(rs.n, 3);
     if (strcmp(rs.runs[0].name, "n=9") || strcmp(rs.runs[1].name, "n=10") || strcmp(rs.runs[2].name, "n=100"))
@@ -236,9 +244,53 @@ static void test_not_a_run_folder_is_refused(void **state)
     char dir[512], err[512];
     test_tmpdir(dir, sizeof dir, "cmp_empty");
     RunSet rs;
-    memset(&rs, 0, sizeof rs);
+    init_set(&rs);
     assert_int_equal(runset_add(&rs, dir, err, sizeof err), -1);
     if (!strstr(err, dir) || !strstr(err, "neither a run folder")) fail_msg("error: %s", err);
+    runset_free(&rs);
+}
+
+/* Values read as config.yaml writes them: a list of maps as [{isolate: 8}] (the arm label a claim
+ * file names), one data path under data.path, unquoted; runs differing in the edits vary in it. */
+static void test_config_values_read_as_config_yaml_writes_them(void **state)
+{
+    char dir[512], sub[700];
+    test_tmpdir(dir, sizeof dir, "cmp_values");
+    const char *edits[2] = {"[]", "[{isolate: 8}]"};
+    for (int i = 0; i < 2; i++) {
+        char text[512];
+        snprintf(sub, sizeof sub, "%s/edits=%d", dir, i);
+        mkdir(sub, 0777);
+        snprintf(text, sizeof text, "model:\n  mask:\n    edits: %s\ndata:\n  corpus: files\n  path: \"a b.txt\"\n",
+                 edits[i]);
+        write_text(sub, "config.yaml", text);
+    }
+    RunSet rs;
+    init_set(&rs);
+    load_set(&rs, dir);
+    assert_int_equal(rs.n, 2);
+    for (int i = 0; i < 2; i++) {
+        const char *e = run_config(&rs.runs[i], "model.mask.edits"), *p = run_config(&rs.runs[i], "data.path");
+        if (!e || strcmp(e, edits[i])) fail_msg("run %d: model.mask.edits '%s', want '%s'", i, e ? e : "(none)", edits[i]);
+        if (!p || strcmp(p, "a b.txt")) fail_msg("run %d: data.path '%s', want 'a b.txt'", i, p ? p : "(none)");
+    }
+    if (rs.n_varying != 1 || strcmp(rs.varying[0], "model.mask.edits"))
+        fail_msg("varying: %d keys, first '%s'; want only model.mask.edits", rs.n_varying,
+                 rs.n_varying ? rs.varying[0] : "");
+    runset_free(&rs);
+}
+
+/* A config.yaml with an unknown key is refused naming the file, line, column and key. */
+static void test_unknown_config_key_is_refused_with_its_place(void **state)
+{
+    char dir[512], err[512], want[700];
+    test_tmpdir(dir, sizeof dir, "cmp_badkey");
+    write_text(dir, "config.yaml", "model:\n  n_layer: 2\n  n_haed: 2\n");
+    RunSet rs;
+    init_set(&rs);
+    assert_int_equal(runset_add(&rs, dir, err, sizeof err), -1);
+    snprintf(want, sizeof want, "%s/config.yaml:3:3: model.n_haed: unknown key", dir);
+    if (strncmp(err, want, strlen(want))) fail_msg("error '%s', want it to start '%s'", err, want);
     runset_free(&rs);
 }
 
@@ -252,6 +304,8 @@ int main(void)
         cmocka_unit_test(test_compare_page_groups_with_intervals),
         cmocka_unit_test(test_sweep_runs_in_natural_order),
         cmocka_unit_test(test_not_a_run_folder_is_refused),
+        cmocka_unit_test(test_config_values_read_as_config_yaml_writes_them),
+        cmocka_unit_test(test_unknown_config_key_is_refused_with_its_place),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
