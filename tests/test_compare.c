@@ -1,6 +1,6 @@
-/* test_compare.c: the statistic behind the comparison bands (bootstrap interval of the mean
- * across seeds), the tidy CSV export's shape, and the comparison page's groups, bands and
- * final-metrics intervals, on run folders the test writes itself. */
+/* test_compare.c: the tidy CSV export's shape, the comparison page's groups, bands and
+ * final-metrics intervals, and how a run's config reads, on run folders the test writes itself.
+ * The statistic behind the bands (stats_mean) is tested in test_stats.c. */
 #include "tests/testutil.h"
 
 #include <math.h>
@@ -13,59 +13,6 @@
 #include "analysis/export.h"
 #include "analysis/runset.h"
 #include "train/config_flat.h"
-
-/* ---- bootstrap ---- */
-
-/* For a large sample the percentile bootstrap agrees with the normal interval of the mean,
- * mean +- 1.96 s / sqrt(n), computed here from the data directly. */
-static void test_bootstrap_matches_the_normal_interval_on_a_large_sample(void **state)
-{
-    enum { N = 400 };
-    double x[N], sum = 0, ss = 0;
-    TestRng r = {42};
-    for (int i = 0; i < N; i++) {
-        x[i] = trng_uniform(&r, 0.0f, 1.0f);
-        sum += x[i];
-    }
-    double m = sum / N;
-    for (int i = 0; i < N; i++) ss += (x[i] - m) * (x[i] - m);
-    double half = 1.96 * sqrt(ss / (N - 1)) / sqrt((double)N);
-    double mean, lo, hi;
-    compare_bootstrap(&mean, &lo, &hi, x, N, 4000, 7);
-    if (fabs(mean - m) > 1e-12) fail_msg("mean %.12g, want %.12g", mean, m);
-    if (!(lo < m && m < hi)) fail_msg("interval [%g, %g] does not hold the mean %g", lo, hi, m);
-    double got = (hi - lo) / 2;
-    if (fabs(got - half) > 0.12 * half)
-        fail_msg("half-width %.5g, want the normal %.5g within 12%%", got, half);
-}
-
-/* Three values: each extreme resample (all the same value) has probability 1/27 > 2.5%, so
- * the 95% percentile interval is exactly [min, max]; two values likewise (1/4). */
-static void test_bootstrap_small_samples_span_the_data(void **state)
-{
-    double x3[3] = {2.0, 1.0, 3.0}, mean, lo, hi;
-    compare_bootstrap(&mean, &lo, &hi, x3, 3, COMPARE_RESAMPLES, COMPARE_BOOT_SEED);
-    if (mean != 2.0 || lo != 1.0 || hi != 3.0) fail_msg("{2,1,3}: %g [%g, %g], want 2 [1, 3]", mean, lo, hi);
-    double x2[2] = {5.0, 4.0};
-    compare_bootstrap(&mean, &lo, &hi, x2, 2, COMPARE_RESAMPLES, COMPARE_BOOT_SEED);
-    if (mean != 4.5 || lo != 4.0 || hi != 5.0) fail_msg("{5,4}: %g [%g, %g], want 4.5 [4, 5]", mean, lo, hi);
-}
-
-static void test_bootstrap_edge_cases_and_determinism(void **state)
-{
-    double one = 3.25, mean, lo, hi;
-    compare_bootstrap(&mean, &lo, &hi, &one, 1, 100, 1);
-    if (mean != 3.25 || lo != 3.25 || hi != 3.25) fail_msg("one value: %g [%g, %g]", mean, lo, hi);
-    double same[4] = {0.5, 0.5, 0.5, 0.5};
-    compare_bootstrap(&mean, &lo, &hi, same, 4, 100, 1);
-    if (mean != 0.5 || lo != 0.5 || hi != 0.5) fail_msg("constant: %g [%g, %g]", mean, lo, hi);
-    compare_bootstrap(&mean, &lo, &hi, same, 0, 100, 1);
-    assert_true(isnan(mean) && isnan(lo) && isnan(hi));
-    double x[6] = {0.1, 0.9, 0.4, 0.3, 0.8, 0.2}, m2, lo2, hi2;
-    compare_bootstrap(&mean, &lo, &hi, x, 6, 500, 99);
-    compare_bootstrap(&m2, &lo2, &hi2, x, 6, 500, 99);
-    if (lo != lo2 || hi != hi2) fail_msg("same seed, different intervals: [%g, %g] vs [%g, %g]", lo, hi, lo2, hi2);
-}
 
 /* ---- run folders written by the test ---- */
 
@@ -297,9 +244,6 @@ static void test_unknown_config_key_is_refused_with_its_place(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bootstrap_matches_the_normal_interval_on_a_large_sample),
-        cmocka_unit_test(test_bootstrap_small_samples_span_the_data),
-        cmocka_unit_test(test_bootstrap_edge_cases_and_determinism),
         cmocka_unit_test(test_csv_has_one_value_per_row),
         cmocka_unit_test(test_compare_page_groups_with_intervals),
         cmocka_unit_test(test_sweep_runs_in_natural_order),
