@@ -16,16 +16,6 @@
 
 /* ---- run folders written by the test ---- */
 
-static void write_text(const char *dir, const char *name, const char *text)
-{
-    char path[1200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f) fail_msg("%s: cannot write", path);
-    fputs(text, f);
-    fclose(f);
-}
-
 /* A run with lr and seed; three metrics lines (step 0 probe, step 1 loss, step 2 loss+probe),
  * final loss `last`, and a summary.json with one onset at step 2. */
 static void make_run(const char *sweep, const char *name, const char *lr, int seed, double last)
@@ -36,51 +26,24 @@ static void make_run(const char *sweep, const char *name, const char *lr, int se
     snprintf(text, sizeof text,
              "model:\n  n_layer: 2\n  n_head: 2\ntrain:\n  lr: %s\n  seed: %d\n  threads: %d\noutput:\n  dir: %s\n",
              lr, seed, seed + 1, dir);
-    write_text(dir, "config.yaml", text);
+    test_write_in(NULL, 0, dir, "config.yaml", text);
     snprintf(text, sizeof text,
              "{\"step\":0,\"tokens\":0,\"val_loss\":5,\"probe\":{\"alpha0\":[[0.1,0.2],[0.3,0.4]],\"alpha0_max\":0.4,"
              "\"sink_rate\":{\"0.3\":0.5}}}\n"
              "{\"step\":1,\"tokens\":64,\"loss\":4.5}\n"
              "{\"step\":2,\"tokens\":128,\"loss\":%g,\"probe\":{\"alpha0\":[[0.5,0.6],[0.7,0.8]],\"alpha0_max\":0.8,"
              "\"sink_rate\":{\"0.3\":1},\"massive_ratio\":[1.5,2.5]}}\n", last);
-    write_text(dir, "metrics.jsonl", text);
-    write_text(dir, "summary.json", "{\"step\":2,\"onset\":{\"threshold\":0.3,\"steps\":[[-1,2],[2,2]]}}\n");
+    test_write_in(NULL, 0, dir, "metrics.jsonl", text);
+    test_write_in(NULL, 0, dir, "summary.json", "{\"step\":2,\"onset\":{\"threshold\":0.3,\"steps\":[[-1,2],[2,2]]}}\n");
 }
 
 static void make_sweep(char *dir, size_t cap, const char *tag)
 {
     test_tmpdir(dir, cap, tag);
-    write_text(dir, "sweep.json", "{\"sweep\":\"s.yaml\",\"keys\":[\"train.lr\",\"train.seed\"],\"runs\":3}\n");
+    test_write_in(NULL, 0, dir, "sweep.json", "{\"sweep\":\"s.yaml\",\"keys\":[\"train.lr\",\"train.seed\"],\"runs\":3}\n");
     make_run(dir, "lr=0.001,seed=0", "0.001", 0, 2.0);
     make_run(dir, "lr=0.001,seed=1", "0.001", 1, 3.0);
     make_run(dir, "lr=0.002,seed=0", "0.002", 0, 1.0);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) fail_msg("%s: cannot open", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    buf[fread(buf, 1, (size_t)n, f)] = 0;
-    fclose(f);
-    return buf;
-}
-
-static int count_lines(const char *text)
-{
-    int n = 0;
-    for (; *text; text++) n += *text == '\n';
-    return n;
-}
-
-static int count(const char *text, const char *needle)
-{
-    int n = 0;
-    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle)) n++;
-    return n;
 }
 
 /* An empty set that reads configs the way the CLI does. */
@@ -113,22 +76,22 @@ static void test_csv_has_one_value_per_row(void **state)
     if (export_csv(&rs, dir, err, sizeof err) != 0) fail_msg("export_csv: %s", err);
 
     snprintf(path, sizeof path, "%s/scalars.csv", dir);
-    char *sc = slurp(path);
+    char *sc = test_slurp(path, NULL);
     const char *head = "run,train.lr,seed,step,tokens,metric,value\n";
     if (strncmp(sc, head, strlen(head))) fail_msg("scalars.csv header: %.200s", sc);
     /* per run: val_loss, alpha0_max (x2), sink_rate_0.3 (x2), loss (x2) = 7 rows */
-    if (count_lines(sc) != 1 + 3 * 7) fail_msg("scalars.csv: %d lines, want 22:\n%s", count_lines(sc), sc);
+    if (test_count(sc, "\n") != 1 + 3 * 7) fail_msg("scalars.csv: %d lines, want 22:\n%s", test_count(sc, "\n"), sc);
     if (!strstr(sc, "\"lr=0.001,seed=1\",0.001,1,2,128,loss,3\n"))
         fail_msg("scalars.csv lacks the quoted row of run lr=0.001,seed=1's last loss:\n%s", sc);
     if (!strstr(sc, ",0,0,sink_rate_0.3,0.5\n")) fail_msg("scalars.csv lacks sink_rate_0.3 at step 0:\n%s", sc);
     free(sc);
 
     snprintf(path, sizeof path, "%s/heads.csv", dir);
-    char *hc = slurp(path);
+    char *hc = test_slurp(path, NULL);
     head = "run,train.lr,seed,step,layer,head,metric,value\n";
     if (strncmp(hc, head, strlen(head))) fail_msg("heads.csv header: %.200s", hc);
     /* per run: alpha0 2 x 2 at two steps (8) + massive_ratio per layer at step 2 (2) = 10 rows */
-    if (count_lines(hc) != 1 + 3 * 10) fail_msg("heads.csv: %d lines, want 31:\n%s", count_lines(hc), hc);
+    if (test_count(hc, "\n") != 1 + 3 * 10) fail_msg("heads.csv: %d lines, want 31:\n%s", test_count(hc, "\n"), hc);
     if (!strstr(hc, "\"lr=0.002,seed=0\",0.002,0,2,1,0,alpha0,0.7\n") ||
         !strstr(hc, "\"lr=0.002,seed=0\",0.002,0,2,1,,massive_ratio,2.5\n"))
         fail_msg("heads.csv lacks layer 1 head 0's alpha0 or layer 1's massive_ratio:\n%s", hc);
@@ -151,7 +114,7 @@ static void test_compare_page_groups_with_intervals(void **state)
         fail_msg("alpha0 of head 1.0 should be the series 0.3, 0.7");
     snprintf(path, sizeof path, "%s/compare.html", dir);
     if (compare_write(&rs, NULL, NULL, path, err, sizeof err) != 0) fail_msg("compare_write: %s", err);
-    char *html = slurp(path);
+    char *html = test_slurp(path, NULL);
     if (!strstr(html, "Grouped by <code>train.lr</code> (2 groups)")) fail_msg("the page should group by train.lr");
     if (!strstr(html, "95% bootstrap interval") || !strstr(html, "2000 resamples"))
         fail_msg("the band caption should state the bootstrap");
@@ -161,8 +124,8 @@ static void test_compare_page_groups_with_intervals(void **state)
     if (strstr(html, "<code>train.threads</code>") || strstr(html, "<code>output.dir</code>") ||
         strstr(html, "<code>model.n_layer</code>"))
         fail_msg("the config table should show only the differing keys");
-    if (count(html, "<svg") != 10) fail_msg("%d charts, want 10 (5 grouped, 5 per run)", count(html, "<svg"));
-    if (count(html, "α₀ of layer 1, head 0") != 2) fail_msg("the chosen head should have a grouped and a per-run chart");
+    if (test_count(html, "<svg") != 10) fail_msg("%d charts, want 10 (5 grouped, 5 per run)", test_count(html, "<svg"));
+    if (test_count(html, "α₀ of layer 1, head 0") != 2) fail_msg("the chosen head should have a grouped and a per-run chart");
     if (strstr(html, "<script")) fail_msg("the page must be self-contained (no scripts)");
     free(html);
     runset_free(&rs);
@@ -210,7 +173,7 @@ static void test_config_values_read_as_config_yaml_writes_them(void **state)
         mkdir(sub, 0777);
         snprintf(text, sizeof text, "model:\n  mask:\n    edits: %s\ndata:\n  corpus: files\n  path: \"a b.txt\"\n",
                  edits[i]);
-        write_text(sub, "config.yaml", text);
+        test_write_in(NULL, 0, sub, "config.yaml", text);
     }
     RunSet rs;
     init_set(&rs);
@@ -232,7 +195,7 @@ static void test_unknown_config_key_is_refused_with_its_place(void **state)
 {
     char dir[512], err[512], want[700];
     test_tmpdir(dir, sizeof dir, "cmp_badkey");
-    write_text(dir, "config.yaml", "model:\n  n_layer: 2\n  n_haed: 2\n");
+    test_write_in(NULL, 0, dir, "config.yaml", "model:\n  n_layer: 2\n  n_haed: 2\n");
     RunSet rs;
     init_set(&rs);
     assert_int_equal(runset_add(&rs, dir, err, sizeof err), -1);

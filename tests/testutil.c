@@ -2,9 +2,11 @@
 #include "tests/testutil.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -90,4 +92,100 @@ void test_tmpdir(char *out, size_t cap, const char *tag)
 {
     snprintf(out, cap, "/tmp/sinklab_test_%s_XXXXXX", tag);
     if (!mkdtemp(out)) fail_msg("mkdtemp %s failed", out);
+}
+
+int test_sinklab(char *out, size_t cap, const char *fmt, ...)
+{
+    char args[4096], cmd[4400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s %s", test_bin(), args);
+    return test_run(cmd, out, cap);
+}
+
+void test_fresh_run(char *run, size_t cap, const char *tag)
+{
+    char dir[512];
+    test_tmpdir(dir, sizeof dir, tag);
+    snprintf(run, cap, "%s/run", dir);
+}
+
+/* ---- whole files ---- */
+
+/* The file's bytes, NUL-terminated; *got: how many were read, *size: how many it holds. NULL when
+ * it cannot be opened. */
+static char *read_whole(const char *path, size_t *got, long *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    if (n < 0) n = 0;
+    char *b = malloc((size_t)n + 1);
+    if (!b) fail_msg("%s: out of memory for %ld bytes", path, n);
+    *got = fread(b, 1, (size_t)n, f);
+    b[*got] = 0;
+    fclose(f);
+    *size = n;
+    return b;
+}
+
+char *test_read_file(const char *path, size_t *len)
+{
+    size_t got = 0;
+    long n = 0;
+    char *b = read_whole(path, &got, &n);
+    if (b && len) *len = got;
+    return b;
+}
+
+char *test_slurp(const char *path, size_t *len)
+{
+    size_t got = 0;
+    long n = 0;
+    char *b = read_whole(path, &got, &n);
+    if (!b) fail_msg("%s: cannot open", path);
+    if (got != (size_t)n) fail_msg("%s: short read (%zu of %ld bytes)", path, got, n);
+    if (len) *len = got;
+    return b;
+}
+
+void test_write_file(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) fail_msg("%s: cannot write", path);
+    size_t put = fwrite(data, 1, n, f);
+    if (fclose(f) != 0 || put != n) fail_msg("%s: short write (%zu of %zu bytes)", path, put, n);
+}
+
+void test_write_text(const char *path, const char *text)
+{
+    test_write_file(path, text, strlen(text));
+}
+
+void test_write_in(char *path, size_t cap, const char *dir, const char *name, const char *text)
+{
+    char buf[2048];
+    if (!path) {
+        path = buf;
+        cap = sizeof buf;
+    }
+    snprintf(path, cap, "%s/%s", dir, name);
+    test_write_text(path, text);
+}
+
+int test_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+int test_count(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle)) n++;
+    return n;
 }
