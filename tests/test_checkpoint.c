@@ -72,60 +72,6 @@ static void expect_load_error(const char *path, Variant v, const char *want)
     if (strncmp(err, path, strlen(path)) != 0) fail_msg("error \"%s\" does not start with the path", err);
 }
 
-/* ---- a minimal ZIP walker (from the spec) ---- */
-
-static uint32_t g16(const unsigned char *p) { return p[0] | (uint32_t)p[1] << 8; }
-static uint32_t g32(const unsigned char *p) { return g16(p) | g16(p + 2) << 16; }
-static void s32(unsigned char *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (v >> (8 * i)) & 0xff; }
-
-typedef struct { char name[200]; size_t central, local, data, size; } Entry;
-
-static size_t end_record(const unsigned char *b, size_t len)
-{
-    for (size_t i = len - 22 + 1; i-- > 0;)
-        if (g32(b + i) == 0x06054b50u) return i;
-    fail_msg("no ZIP end record");
-    return 0;
-}
-
-static int list_entries(const unsigned char *b, size_t len, Entry *out, int cap)
-{
-    size_t e = end_record(b, len), p = g32(b + e + 16);
-    int n = (int)g16(b + e + 10);
-    assert_true(n <= cap);
-    for (int i = 0; i < n; i++) {
-        assert_int_equal(g32(b + p), 0x02014b50u);
-        size_t nl = g16(b + p + 28);
-        Entry *x = &out[i];
-        memcpy(x->name, b + p + 46, nl);
-        x->name[nl - 4] = 0;   /* drop ".npy" */
-        x->central = p;
-        x->local = g32(b + p + 42);
-        x->size = g32(b + p + 24);
-        x->data = x->local + 30 + g16(b + x->local + 26) + g16(b + x->local + 28);
-        p += 46 + nl + g16(b + p + 30) + g16(b + p + 32);
-    }
-    return n;
-}
-
-/* Recomputes every member CRC and the central-directory CRC in the comment, so a deliberate
- * edit (version, name) is seen as intact by the CRC checks. */
-static void fix_crcs(unsigned char *b, size_t len)
-{
-    Entry es[64];
-    int n = list_entries(b, len, es, 64);
-    for (int i = 0; i < n; i++) {
-        uint32_t c = (uint32_t)crc32(0, b + es[i].data, (uInt)es[i].size);
-        s32(b + es[i].local + 14, c);
-        s32(b + es[i].central + 16, c);
-    }
-    size_t e = end_record(b, len), off = g32(b + e + 16), sz = g32(b + e + 12);
-    uint32_t c = (uint32_t)crc32(0, b + off, (uInt)sz);
-    char hex[9];
-    snprintf(hex, sizeof hex, "%08" PRIx32, c);
-    memcpy(b + len - 8, hex, 8);   /* the comment ends with the 8 hex digits */
-}
-
 /* ---- tests ---- */
 
 static void test_roundtrip_is_bit_identical(void **state)
@@ -247,8 +193,8 @@ static void test_damage_in_any_section_names_it(void **state)
     save_ok(path, &a, &st);
     size_t len;
     unsigned char *b = (unsigned char *)test_slurp(path, &len);
-    Entry es[64];
-    int n = list_entries(b, len, es, 64);
+    TestZipEntry es[64];
+    int n = test_zip_entries(b, len, es, 64, NULL);
     assert_int_equal(n, 4 + 3 * a.n_params);
     for (int i = 0; i < n; i++) {
         size_t at = es[i].data + es[i].size - 1;   /* the last data byte (header bytes too below) */
@@ -310,13 +256,13 @@ static void test_wrong_version_is_refused(void **state)
     save_ok(path, &a, &st);
     size_t len;
     unsigned char *b = (unsigned char *)test_slurp(path, &len);
-    Entry es[64];
-    int n = list_entries(b, len, es, 64), k = -1;
+    TestZipEntry es[64];
+    int n = test_zip_entries(b, len, es, 64, NULL), k = -1;
     for (int i = 0; i < n; i++)
         if (!strcmp(es[i].name, "format")) k = i;
     assert_true(k >= 0);
-    s32(b + es[k].data + es[k].size - 4, CKPT_FORMAT_VERSION + 1);
-    fix_crcs(b, len);
+    test_put_le32(b + es[k].data + es[k].size - 4, CKPT_FORMAT_VERSION + 1);
+    test_zip_fix_crcs(b, len, NULL);
     test_write_file(path, b, len);
     char want[128];
     snprintf(want, sizeof want, "format version %d, this sinklab reads version %d",
@@ -338,14 +284,14 @@ static void test_missing_section_is_named(void **state)
     save_ok(path, &a, &st);
     size_t len;
     unsigned char *b = (unsigned char *)test_slurp(path, &len);
-    Entry es[64];
-    int n = list_entries(b, len, es, 64);
+    TestZipEntry es[64];
+    int n = test_zip_entries(b, len, es, 64, NULL);
     for (int i = 0; i < n; i++)
         if (!strcmp(es[i].name, "rng")) {   /* rename rng.npy -> rnX.npy in both headers */
             b[es[i].local + 30 + 2] = 'X';
             b[es[i].central + 46 + 2] = 'X';
         }
-    fix_crcs(b, len);
+    test_zip_fix_crcs(b, len, NULL);
     test_write_file(path, b, len);
     expect_load_error(path, v, "section 'rng' missing");
     free(b);
@@ -504,8 +450,8 @@ static void test_overflowing_shape_is_refused(void **state)
     params_free(&pb);
     size_t len;
     unsigned char *b = (unsigned char *)test_slurp(path, &len);
-    Entry es[64];
-    int n = list_entries(b, len, es, 64), found = 0;
+    TestZipEntry es[64];
+    int n = test_zip_entries(b, len, es, 64, NULL), found = 0;
     for (int i = 0; i < n && !found; i++) {
         if (strcmp(es[i].name, "param/wte")) continue;
         /* the .npy v1.0 header text starts after its 10-byte preamble */
@@ -521,7 +467,7 @@ static void test_overflowing_shape_is_refused(void **state)
         found = 1;
     }
     assert_true(found);
-    fix_crcs(b, len);
+    test_zip_fix_crcs(b, len, NULL);
     test_write_file(path, b, len);
     free(b);
     expect_load_error(path, (Variant){0}, "section 'param/wte' has a shape whose size overflows");

@@ -198,42 +198,7 @@ static char *summary_text(const char *run)
     return test_slurp(path, &len);
 }
 
-/* ---- checkpoints: a minimal ZIP walker (docs/CHECKPOINT.md) ---- */
-
-static uint32_t g16(const unsigned char *p) { return p[0] | (uint32_t)p[1] << 8; }
-static uint32_t g32(const unsigned char *p) { return g16(p) | g16(p + 2) << 16; }
-static void s32(unsigned char *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (v >> (8 * i)) & 0xff; }
-
-typedef struct { char name[200]; size_t central, local, data, size; } Entry;
-
-static size_t end_record(const unsigned char *b, size_t len, const char *path)
-{
-    for (size_t i = len - 22 + 1; len >= 22 && i-- > 0;)
-        if (g32(b + i) == 0x06054b50u) return i;
-    fail_msg("%s: no ZIP end record", path);
-    return 0;
-}
-
-static int list_entries(const unsigned char *b, size_t len, Entry *out, int cap, const char *path)
-{
-    size_t e = end_record(b, len, path), p = g32(b + e + 16);
-    int n = (int)g16(b + e + 10);
-    assert_true(n <= cap);
-    for (int i = 0; i < n; i++) {
-        assert_int_equal(g32(b + p), 0x02014b50u);
-        size_t nl = g16(b + p + 28);
-        Entry *x = &out[i];
-        assert_true(nl > 4 && nl < sizeof x->name);
-        memcpy(x->name, b + p + 46, nl);
-        x->name[nl - 4] = 0;   /* drop ".npy" */
-        x->central = p;
-        x->local = g32(b + p + 42);
-        x->size = g32(b + p + 24);
-        x->data = x->local + 30 + g16(b + x->local + 26) + g16(b + x->local + 28);
-        p += 46 + nl + g16(b + p + 30) + g16(b + p + 32);
-    }
-    return n;
-}
+/* ---- checkpoints (read with testutil's ZIP walker) ---- */
 
 /* Every member but `config` (which names the run folder) is byte-identical: parameters, Adam
  * moments, state, rng, format. A differing float is named with its index and both values. */
@@ -241,8 +206,8 @@ static void assert_same_checkpoint_state(const char *pa, const char *pb)
 {
     size_t la, lb;
     unsigned char *a = (unsigned char *)test_slurp(pa, &la), *b = (unsigned char *)test_slurp(pb, &lb);
-    Entry ea[256], eb[256];
-    int na = list_entries(a, la, ea, 256, pa), nb = list_entries(b, lb, eb, 256, pb);
+    TestZipEntry ea[256], eb[256];
+    int na = test_zip_entries(a, la, ea, 256, pa), nb = test_zip_entries(b, lb, eb, 256, pb);
     if (na != nb) fail_msg("%s has %d members, %s has %d", pa, na, pb, nb);
     int n_param = 0;
     for (int i = 0; i < na; i++) {
@@ -253,7 +218,7 @@ static void assert_same_checkpoint_state(const char *pa, const char *pb)
         if (ea[i].size != eb[i].size) fail_msg("member '%s': %zu vs %zu bytes", ea[i].name, ea[i].size, eb[i].size);
         const unsigned char *da = a + ea[i].data, *db = b + eb[i].data;
         if (!memcmp(da, db, ea[i].size)) continue;
-        size_t hdr = 10 + g16(da + 8), k = hdr;
+        size_t hdr = 10 + test_le16(da + 8), k = hdr;
         while (k < ea[i].size && !memcmp(da + k, db + k, 4)) k += 4;
         float fa = 0, fb = 0;
         if (k + 4 <= ea[i].size) { memcpy(&fa, da + k, 4); memcpy(&fb, db + k, 4); }
@@ -263,24 +228,6 @@ static void assert_same_checkpoint_state(const char *pa, const char *pb)
     if (n_param == 0) fail_msg("%s: no param/ members", pa);
     free(a);
     free(b);
-}
-
-/* Recomputes every member CRC and the central-directory CRC in the ZIP comment, so a deliberate
- * edit is seen as intact by the CRC checks and only the edit itself can be refused. */
-static void fix_crcs(unsigned char *b, size_t len, const char *path)
-{
-    Entry es[256];
-    int n = list_entries(b, len, es, 256, path);
-    for (int i = 0; i < n; i++) {
-        uint32_t c = (uint32_t)crc32(0, b + es[i].data, (uInt)es[i].size);
-        s32(b + es[i].local + 14, c);
-        s32(b + es[i].central + 16, c);
-    }
-    size_t e = end_record(b, len, path), off = g32(b + e + 16), sz = g32(b + e + 12);
-    uint32_t c = (uint32_t)crc32(0, b + off, (uInt)sz);
-    char hex[9];
-    snprintf(hex, sizeof hex, "%08" PRIx32, c);
-    memcpy(b + len - 8, hex, 8);
 }
 
 typedef enum { DAMAGE_FLIP, DAMAGE_TRUNCATE, DAMAGE_VERSION } Damage;
@@ -297,8 +244,8 @@ static const char *damage_checkpoint(const char *path, Damage d)
     unsigned char *b = (unsigned char *)test_slurp(path, &len);
     const char *want = "";
     if (d == DAMAGE_FLIP) {
-        Entry es[256];
-        int n = list_entries(b, len, es, 256, path);
+        TestZipEntry es[256];
+        int n = test_zip_entries(b, len, es, 256, path);
         for (int i = 0; i < n; i++)
             if (!strcmp(es[i].name, "param/wte")) b[es[i].data + es[i].size / 2] ^= 0x40;
         want = "section 'param/wte' CRC mismatch";
@@ -306,13 +253,13 @@ static const char *damage_checkpoint(const char *path, Damage d)
         len /= 2;
         want = "truncated";
     } else {
-        Entry es[256];
-        int n = list_entries(b, len, es, 256, path), k = -1;
+        TestZipEntry es[256];
+        int n = test_zip_entries(b, len, es, 256, path), k = -1;
         for (int i = 0; i < n; i++)
             if (!strcmp(es[i].name, "format")) k = i;
         assert_true(k >= 0);
-        s32(b + es[k].data + es[k].size - 4, CKPT_FORMAT_VERSION + 1);
-        fix_crcs(b, len, path);
+        test_put_le32(b + es[k].data + es[k].size - 4, CKPT_FORMAT_VERSION + 1);
+        test_zip_fix_crcs(b, len, path);
         want = "format version";
     }
     test_write_file(path, b, len);

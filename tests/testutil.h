@@ -45,6 +45,25 @@ void test_write_file(const char *path, const void *data, size_t n);
 void test_write_text(const char *path, const char *text);
 /* Writes text to dir/name and puts that path in path (cap bytes; path may be NULL). */
 void test_write_in(char *path, size_t cap, const char *dir, const char *name, const char *text);
+/* Little-endian fields of a binary file. */
+uint32_t test_le16(const unsigned char *p);
+uint32_t test_le32(const unsigned char *p);
+void test_put_le32(unsigned char *p, uint32_t v);
+
+/* One member of a ZIP file (a checkpoint's .npz), read from the spec by the tests themselves:
+ * its name without ".npy", the offsets of its central and local headers and of its data, and
+ * its stored size. */
+typedef struct { char name[200]; size_t central, local, data, size; } TestZipEntry;
+/* Offset of the end-of-central-directory record of the ZIP file b[0..len); fails the test naming
+ * path (NULL: "ZIP file") when there is none. */
+size_t test_zip_end(const unsigned char *b, size_t len, const char *path);
+/* Lists its members into out (at most cap, else the test fails); returns how many. */
+int test_zip_entries(const unsigned char *b, size_t len, TestZipEntry *out, int cap, const char *path);
+/* Recomputes every member CRC and the central-directory CRC in the ZIP comment (its last 8 hex
+ * digits), so a deliberate edit is seen as intact by the CRC checks and only the edit itself can
+ * be refused. */
+void test_zip_fix_crcs(unsigned char *b, size_t len, const char *path);
+
 /* Whether something exists at path. */
 int test_exists(const char *path);
 /* How many times needle occurs in text (without overlaps). */
