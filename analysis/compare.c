@@ -8,48 +8,17 @@
 #include <string.h>
 
 #include "analysis/plot.h"
+#include "analysis/stats.h"
 
 /* ---- statistics ---- */
 
-/* splitmix64: small, seedable, the same stream everywhere */
-static uint64_t next_u64(uint64_t *s)
+/* A group's mean and 95% interval (stats_mean); a group of one run is its own interval. */
+static void group_mean(double *mean, double *lo, double *hi, const double *x, int n)
 {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-void compare_bootstrap(double *mean, double *lo, double *hi, const double *x, int n, int n_resamples,
-                       uint64_t seed)
-{
-    *mean = *lo = *hi = NAN;
-    if (n <= 0) return;
-    double sum = 0;
-    for (int i = 0; i < n; i++) sum += x[i];
-    *mean = sum / n;
-    if (n == 1 || n_resamples < 2) {
-        *lo = *hi = *mean;
-        return;
-    }
-    double *means = malloc((size_t)n_resamples * sizeof *means);
-    if (!means) return;
-    uint64_t s = seed;
-    for (int b = 0; b < n_resamples; b++) {
-        double t = 0;
-        for (int i = 0; i < n; i++) t += x[next_u64(&s) % (uint64_t)n];
-        means[b] = t / n;
-    }
-    qsort(means, (size_t)n_resamples, sizeof *means, cmp_double);
-    *lo = means[(int)floor(0.025 * (n_resamples - 1) + 0.5)];
-    *hi = means[(int)floor(0.975 * (n_resamples - 1) + 0.5)];
-    free(means);
+    Estimate e = stats_mean(x, n, COMPARE_RESAMPLES);
+    *mean = e.value;
+    *lo = n == 1 ? e.value : e.lo;
+    *hi = n == 1 ? e.value : e.hi;
 }
 
 /* ---- groups ---- */
@@ -155,8 +124,7 @@ static void group_band(Band *b, const RunSet *rs, const Group *g, const char *me
         }
         if (!ok) continue;
         b->x[b->n] = first->tokens[p];
-        compare_bootstrap(&b->mean[b->n], &b->lo[b->n], &b->hi[b->n], vals, g->n, COMPARE_RESAMPLES,
-                          COMPARE_BOOT_SEED);
+        group_mean(&b->mean[b->n], &b->lo[b->n], &b->hi[b->n], vals, g->n);
         b->n++;
     }
     free(vals);
@@ -312,7 +280,7 @@ static void write_finals(FILE *f, const RunSet *rs, const Groups *g)
                 if (isfinite(v)) vals[nv++] = v;
             }
             double mean, lo, hi;
-            compare_bootstrap(&mean, &lo, &hi, vals, nv, COMPARE_RESAMPLES, COMPARE_BOOT_SEED);
+            group_mean(&mean, &lo, &hi, vals, nv);
             if (!nv) fputs("<td>–</td>", f);
             else if (nv == 1) fprintf(f, "<td class=\"num\">%.4g</td>", mean);
             else fprintf(f, "<td class=\"num\">%.4g [%.4g, %.4g]</td>", mean, lo, hi);

@@ -1,20 +1,14 @@
-/* compare.h: the comparison page of several runs (compare.html) and the statistic behind its
- * bands: the mean across seeds with a 95% percentile-bootstrap interval, resampling runs with a
- * fixed-seed generator so the same runs always give the same page. */
+/* compare.h: the comparison page of several runs (compare.html). Its bands and final metrics are
+ * the mean across a group's runs (its seeds) with a 95% percentile-bootstrap interval,
+ * stats_mean (analysis/stats.h) over COMPARE_RESAMPLES resamples of the runs: fixed-seed, so the
+ * same runs always give the same page. */
 #ifndef SINKLAB_COMPARE_H
 #define SINKLAB_COMPARE_H
 
 #include <stddef.h>
-#include <stdint.h>
 #include "analysis/runset.h"
 
 #define COMPARE_RESAMPLES 2000
-#define COMPARE_BOOT_SEED 20261201u
-
-/* Mean of x[0..n) and the 2.5% / 97.5% percentiles of the means of n_resamples resamples of x
- * with replacement (generator seeded with seed). n == 1: lo = hi = mean. n == 0: all NaN. */
-void compare_bootstrap(double *mean, double *lo, double *hi, const double *x, int n, int n_resamples,
-                       uint64_t seed);
 
 /* Writes path: per-run curves, groups by the config key `by` (NULL: the first key that differs
  * between runs other than train.seed) with mean and interval bands, onset per run, final

@@ -11,98 +11,14 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
-#include <yaml.h>
 
 #include "analysis/json.h"
 
-/* ---- config.yaml, flattened to dotted keys ---- */
-
-static void cfg_put(RunData *r, const char *key, const char *val)
-{
-    char (*k)[96] = realloc(r->cfg_key, (size_t)(r->n_cfg + 1) * sizeof *k);
-    if (k) r->cfg_key = k;
-    char (*v)[128] = realloc(r->cfg_val, (size_t)(r->n_cfg + 1) * sizeof *v);
-    if (v) r->cfg_val = v;
-    if (!k || !v) return;
-    snprintf(r->cfg_key[r->n_cfg], sizeof r->cfg_key[0], "%s", key);
-    snprintf(r->cfg_val[r->n_cfg], sizeof r->cfg_val[0], "%s", val);
-    r->n_cfg++;
-}
-
-static void cfg_walk(RunData *r, yaml_document_t *d, yaml_node_t *n, const char *prefix)
-{
-    if (n->type == YAML_MAPPING_NODE) {
-        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-            yaml_node_t *k = yaml_document_get_node(d, p->key);
-            if (k->type != YAML_SCALAR_NODE) continue;
-            char key[96];
-            snprintf(key, sizeof key, "%s%s%s", prefix, prefix[0] ? "." : "", (const char *)k->data.scalar.value);
-            cfg_walk(r, d, yaml_document_get_node(d, p->value), key);
-        }
-    } else if (n->type == YAML_SEQUENCE_NODE) {
-        char text[128] = "[";
-        for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
-            yaml_node_t *v = yaml_document_get_node(d, *i);
-            size_t len = strlen(text);
-            const char *sep = i > n->data.sequence.items.start ? ", " : "";
-            if (v->type == YAML_SCALAR_NODE) {
-                snprintf(text + len, sizeof text - len, "%s%s", sep, (const char *)v->data.scalar.value);
-                continue;
-            }
-            /* a list of one-level maps (mask edits) reads as config.yaml writes it: [{isolate: 8}] */
-            snprintf(text + len, sizeof text - len, "%s{", sep);
-            for (yaml_node_pair_t *p = v->type == YAML_MAPPING_NODE ? v->data.mapping.pairs.start : NULL;
-                 p && p < v->data.mapping.pairs.top; p++) {
-                yaml_node_t *k = yaml_document_get_node(d, p->key), *x = yaml_document_get_node(d, p->value);
-                len = strlen(text);
-                snprintf(text + len, sizeof text - len, "%s%s: %s", p > v->data.mapping.pairs.start ? ", " : "",
-                         k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "?",
-                         x->type == YAML_SCALAR_NODE ? (const char *)x->data.scalar.value : "?");
-            }
-            len = strlen(text);
-            snprintf(text + len, sizeof text - len, "}");
-        }
-        size_t len = strlen(text);
-        snprintf(text + len, sizeof text - len, "]");
-        cfg_put(r, prefix, text);
-    } else {
-        cfg_put(r, prefix, (const char *)n->data.scalar.value);
-    }
-}
-
-static int load_config(RunData *r, char *err, size_t n_err)
-{
-    char path[1100];
-    snprintf(path, sizeof path, "%s/config.yaml", r->dir);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, n_err, "%s: cannot open: %s (is %s a run folder?)", path, strerror(errno), r->dir);
-        return -1;
-    }
-    yaml_parser_t p;
-    yaml_document_t d;
-    yaml_parser_initialize(&p);
-    yaml_parser_set_input_file(&p, f);
-    int rc = 0;
-    if (!yaml_parser_load(&p, &d)) {
-        snprintf(err, n_err, "%s:%d:%d: invalid YAML: %s", path, (int)p.problem_mark.line + 1,
-                 (int)p.problem_mark.column + 1, p.problem ? p.problem : "parse error");
-        rc = -1;
-    } else {
-        yaml_node_t *root = yaml_document_get_root_node(&d);
-        if (root) cfg_walk(r, &d, root, "");
-        yaml_document_delete(&d);
-    }
-    yaml_parser_delete(&p);
-    fclose(f);
-    return rc;
-}
+/* ---- config.yaml, through the caller's reader ---- */
 
 const char *run_config(const RunData *r, const char *key)
 {
-    for (int i = 0; i < r->n_cfg; i++)
-        if (!strcmp(r->cfg_key[i], key)) return r->cfg_val[i];
-    return NULL;
+    return kv_get(&r->cfg, key);
 }
 
 /* ---- metrics.jsonl ---- */
@@ -256,7 +172,9 @@ static int add_run(RunSet *rs, const char *dir, char *err, size_t n_err)
     const char *base = strrchr(r->dir, '/');
     snprintf(r->name, sizeof r->name, "%.255s", base ? base + 1 : r->dir);
     rs->n++;
-    if (load_config(r, err, n_err) || load_metrics(rs, r, err, n_err) || load_summary(r, err, n_err)) return -1;
+    if ((rs->read_config && rs->read_config(r->dir, &r->cfg, err, n_err)) || load_metrics(rs, r, err, n_err) ||
+        load_summary(r, err, n_err))
+        return -1;
     return 0;
 }
 
@@ -373,8 +291,8 @@ void runset_finish(RunSet *rs)
     for (int i = 0; i < rs->n_swept; i++)
         if (key_differs(rs, rs->swept[i])) add_varying(rs, rs->swept[i]);
     const RunData *a = &rs->runs[0];
-    for (int i = 0; i < a->n_cfg; i++) {
-        const char *key = a->cfg_key[i];
+    for (int i = 0; i < a->cfg.n; i++) {
+        const char *key = a->cfg.items[i].key;
         /* where a run lives and how many threads it used are not part of the experiment */
         if (!strcmp(key, "output.dir") || !strcmp(key, "train.threads")) continue;
         if (key_differs(rs, key)) add_varying(rs, key);
@@ -385,8 +303,7 @@ void runset_free(RunSet *rs)
 {
     for (int i = 0; i < rs->n; i++) {
         RunData *r = &rs->runs[i];
-        free(r->cfg_key);
-        free(r->cfg_val);
+        kv_free(&r->cfg);
         free(r->onset);
         for (int s = 0; s < r->n_series; s++) {
             free(r->series[s].step);

@@ -1,7 +1,8 @@
 /* runset.h: several run folders in memory for comparison and export. A path is a run folder
  * (config.yaml + metrics.jsonl) or a sweep folder (its run subfolders, in natural name order:
  * numbers compare as numbers). Each run
- * keeps its flat config (dotted key -> value text, from config.yaml), every scalar metric of
+ * keeps its flat config (dotted key -> value text, read from config.yaml by the caller's reader:
+ * the analysis layer has no YAML reader of its own), every scalar metric of
  * metrics.jsonl as a series over steps (probe scalars by their own names, "probe_loss" for the
  * probe's loss, "sink_rate_0.3" for the sink-rate object), and its summary.json onset table.
  * The set knows which config keys differ between its runs: those are what a comparison shows. */
@@ -9,6 +10,8 @@
 #define SINKLAB_RUNSET_H
 
 #include <stddef.h>
+
+#include "base/keyvalue.h"
 
 #define RUNSET_MAX_SERIES 48
 #define RUNSET_MAX_VARYING 32
@@ -21,9 +24,7 @@ typedef struct {
 
 typedef struct {
     char dir[1024], name[256];
-    int n_cfg;
-    char (*cfg_key)[96];
-    char (*cfg_val)[128];
+    KeyValueList cfg;           /* config.yaml as flat pairs, in the order it is written */
     int n_series;
     RunSeries series[RUNSET_MAX_SERIES];
     int complete;               /* summary.json present */
@@ -34,7 +35,12 @@ typedef struct {
 
 #define RUNSET_MAX_HEADS 4
 
+/* Reads run_dir/config.yaml into out as flat "model.n_layer" -> "4" pairs; returns 0 or -1 with
+ * err naming the file, line and key. The train layer's config_flatten_run is one. */
+typedef int (*RunConfigReader)(const char *run_dir, KeyValueList *out, char *err, size_t n_err);
+
 typedef struct {
+    RunConfigReader read_config; /* set before runset_add; NULL: configs are not read (no keys) */
     int n, cap;
     RunData *runs;
     int n_heads;                /* chosen heads: their alpha0 becomes the series "alpha0 L.H" */

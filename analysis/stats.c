@@ -164,6 +164,31 @@ Estimate stats_difference(const double *a, int na, const double *b, int nb, int 
     return e;
 }
 
+/* boot[r] = the mean of resample r of x[0..n) (with replacement) minus ref, for r < nb. */
+static void resample_means(double *boot, int nb, const double *x, int n, double ref, Rng *rng)
+{
+    for (int r = 0; r < nb; r++) {
+        double s = 0;
+        for (int i = 0; i < n; i++) s += x[rng_below(rng, (uint64_t)n)];
+        boot[r] = s / n - ref;
+    }
+}
+
+Estimate stats_mean(const double *x, int n, int n_resamples)
+{
+    Estimate e = {NAN, NAN, NAN, NAN, n};
+    if (n < 1) return e;
+    e.value = mean(x, n);
+    if (n < 2 || n_resamples < 1) return e;
+    Rng rng;
+    rng_seed(&rng, STATS_SEED);
+    double *boot = xmalloc((size_t)n_resamples * sizeof *boot);
+    resample_means(boot, n_resamples, x, n, 0, &rng);
+    interval(&e, boot, n_resamples);
+    free(boot);
+    return e;
+}
+
 Estimate stats_shift(const double *d, int n, double ref, int sign)
 {
     Estimate e = {NAN, NAN, NAN, NAN, n};
@@ -173,11 +198,7 @@ Estimate stats_shift(const double *d, int n, double ref, int sign)
     Rng rng;
     rng_seed(&rng, STATS_SEED);
     double *boot = xmalloc(STATS_RESAMPLES * sizeof *boot);
-    for (int r = 0; r < STATS_RESAMPLES; r++) {
-        double s = 0;
-        for (int i = 0; i < n; i++) s += d[rng_below(&rng, (uint64_t)n)];
-        boot[r] = s / n - ref;
-    }
+    resample_means(boot, STATS_RESAMPLES, d, n, ref, &rng);
     interval(&e, boot, STATS_RESAMPLES);
     /* Sign flips: under no effect, d - ref is symmetric around 0. Exact for small n. */
     int hits = 0, total = 0;

@@ -32,6 +32,10 @@ Estimate stats_difference(const double *a, int na, const double *b, int nb, int 
  * (d - ref) having mean at least as far from 0 in direction sign. For paired differences pass
  * d[i] = b[i] - a[i] and ref 0. */
 Estimate stats_shift(const double *d, int n, double ref, int sign);
+/* mean(x) with the 95% percentile interval of the means of n_resamples resamples of x with
+ * replacement (the generator seeded with STATS_SEED); lo = hi = NaN for fewer than two values,
+ * p = NaN. The comparison page's bands and final metrics (analysis/compare.h). */
+Estimate stats_mean(const double *x, int n, int n_resamples);
 /* The q-quantile (0..1) of x[0..n) (sorted copy, nearest rank). */
 double stats_quantile(const double *x, int n, double q);
 

@@ -72,81 +72,6 @@ static void expect_load_error(const char *path, Variant v, const char *want)
     if (strncmp(err, path, strlen(path)) != 0) fail_msg("error \"%s\" does not start with the path", err);
 }
 
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc(*len ? *len : 1);
-    assert_int_equal(fread(b, 1, *len, f), *len);
-    fclose(f);
-    return b;
-}
-
-static void spit(const char *path, const unsigned char *b, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f) fail_msg("cannot write %s", path);
-    assert_int_equal(fwrite(b, 1, len, f), len);
-    fclose(f);
-}
-
-/* ---- a minimal ZIP walker (from the spec) ---- */
-
-static uint32_t g16(const unsigned char *p) { return p[0] | (uint32_t)p[1] << 8; }
-static uint32_t g32(const unsigned char *p) { return g16(p) | g16(p + 2) << 16; }
-static void s32(unsigned char *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (v >> (8 * i)) & 0xff; }
-
-typedef struct { char name[200]; size_t central, local, data, size; } Entry;
-
-static size_t end_record(const unsigned char *b, size_t len)
-{
-    for (size_t i = len - 22 + 1; i-- > 0;)
-        if (g32(b + i) == 0x06054b50u) return i;
-    fail_msg("no ZIP end record");
-    return 0;
-}
-
-static int list_entries(const unsigned char *b, size_t len, Entry *out, int cap)
-{
-    size_t e = end_record(b, len), p = g32(b + e + 16);
-    int n = (int)g16(b + e + 10);
-    assert_true(n <= cap);
-    for (int i = 0; i < n; i++) {
-        assert_int_equal(g32(b + p), 0x02014b50u);
-        size_t nl = g16(b + p + 28);
-        Entry *x = &out[i];
-        memcpy(x->name, b + p + 46, nl);
-        x->name[nl - 4] = 0;   /* drop ".npy" */
-        x->central = p;
-        x->local = g32(b + p + 42);
-        x->size = g32(b + p + 24);
-        x->data = x->local + 30 + g16(b + x->local + 26) + g16(b + x->local + 28);
-        p += 46 + nl + g16(b + p + 30) + g16(b + p + 32);
-    }
-    return n;
-}
-
-/* Recomputes every member CRC and the central-directory CRC in the comment, so a deliberate
- * edit (version, name) is seen as intact by the CRC checks. */
-static void fix_crcs(unsigned char *b, size_t len)
-{
-    Entry es[64];
-    int n = list_entries(b, len, es, 64);
-    for (int i = 0; i < n; i++) {
-        uint32_t c = (uint32_t)crc32(0, b + es[i].data, (uInt)es[i].size);
-        s32(b + es[i].local + 14, c);
-        s32(b + es[i].central + 16, c);
-    }
-    size_t e = end_record(b, len), off = g32(b + e + 16), sz = g32(b + e + 12);
-    uint32_t c = (uint32_t)crc32(0, b + off, (uInt)sz);
-    char hex[9];
-    snprintf(hex, sizeof hex, "%08" PRIx32, c);
-    memcpy(b + len - 8, hex, 8);   /* the comment ends with the 8 hex digits */
-}
-
 /* ---- tests ---- */
 
 static void test_roundtrip_is_bit_identical(void **state)
@@ -174,7 +99,7 @@ static void test_roundtrip_is_bit_identical(void **state)
     /* same state, same bytes: files can be compared and deduplicated */
     save_ok(path2, &a, &st);
     size_t l1, l2;
-    unsigned char *b1 = slurp(path, &l1), *b2 = slurp(path2, &l2);
+    unsigned char *b1 = (unsigned char *)test_slurp(path, &l1), *b2 = (unsigned char *)test_slurp(path2, &l2);
     assert_int_equal(l1, l2);
     assert_memory_equal(b1, b2, l1);
     free(b1);
@@ -267,16 +192,16 @@ static void test_damage_in_any_section_names_it(void **state)
     CkptState st = make_state();
     save_ok(path, &a, &st);
     size_t len;
-    unsigned char *b = slurp(path, &len);
-    Entry es[64];
-    int n = list_entries(b, len, es, 64);
+    unsigned char *b = (unsigned char *)test_slurp(path, &len);
+    TestZipEntry es[64];
+    int n = test_zip_entries(b, len, es, 64, NULL);
     assert_int_equal(n, 4 + 3 * a.n_params);
     for (int i = 0; i < n; i++) {
         size_t at = es[i].data + es[i].size - 1;   /* the last data byte (header bytes too below) */
         for (int pass = 0; pass < 2; pass++) {
             if (pass) at = es[i].data + 20;        /* inside the .npy header */
             b[at] ^= 0x10;
-            spit(path, b, len);
+            test_write_file(path, b, len);
             char want[256];
             snprintf(want, sizeof want, "section '%.190s' CRC mismatch (file damaged)", es[i].name);
             expect_load_error(path, v, want);
@@ -285,11 +210,11 @@ static void test_damage_in_any_section_names_it(void **state)
     }
     /* the central directory and a local header are covered too */
     b[es[3].central + 20] ^= 1;
-    spit(path, b, len);
+    test_write_file(path, b, len);
     expect_load_error(path, v, "central directory CRC mismatch (file damaged)");
     b[es[3].central + 20] ^= 1;
     b[es[5].local + 31] ^= 1;   /* a byte of the member's name in its local header */
-    spit(path, b, len);
+    test_write_file(path, b, len);
     char want[256];
     snprintf(want, sizeof want, "section '%.190s' local header does not match", es[5].name);
     expect_load_error(path, v, want);
@@ -309,10 +234,10 @@ static void test_truncated_file_is_refused(void **state)
     CkptState st = make_state();
     save_ok(path, &a, &st);
     size_t len;
-    unsigned char *b = slurp(path, &len);
+    unsigned char *b = (unsigned char *)test_slurp(path, &len);
     size_t keep[5] = {len - 1, len - 30, len / 2, 10, 0};
     for (int i = 0; i < 5; i++) {
-        spit(cut, b, keep[i]);
+        test_write_file(cut, b, keep[i]);
         expect_load_error(cut, v, "truncated");
     }
     free(b);
@@ -330,15 +255,15 @@ static void test_wrong_version_is_refused(void **state)
     CkptState st = make_state();
     save_ok(path, &a, &st);
     size_t len;
-    unsigned char *b = slurp(path, &len);
-    Entry es[64];
-    int n = list_entries(b, len, es, 64), k = -1;
+    unsigned char *b = (unsigned char *)test_slurp(path, &len);
+    TestZipEntry es[64];
+    int n = test_zip_entries(b, len, es, 64, NULL), k = -1;
     for (int i = 0; i < n; i++)
         if (!strcmp(es[i].name, "format")) k = i;
     assert_true(k >= 0);
-    s32(b + es[k].data + es[k].size - 4, CKPT_FORMAT_VERSION + 1);
-    fix_crcs(b, len);
-    spit(path, b, len);
+    test_put_le32(b + es[k].data + es[k].size - 4, CKPT_FORMAT_VERSION + 1);
+    test_zip_fix_crcs(b, len, NULL);
+    test_write_file(path, b, len);
     char want[128];
     snprintf(want, sizeof want, "format version %d, this sinklab reads version %d",
              CKPT_FORMAT_VERSION + 1, CKPT_FORMAT_VERSION);
@@ -358,16 +283,16 @@ static void test_missing_section_is_named(void **state)
     CkptState st = make_state();
     save_ok(path, &a, &st);
     size_t len;
-    unsigned char *b = slurp(path, &len);
-    Entry es[64];
-    int n = list_entries(b, len, es, 64);
+    unsigned char *b = (unsigned char *)test_slurp(path, &len);
+    TestZipEntry es[64];
+    int n = test_zip_entries(b, len, es, 64, NULL);
     for (int i = 0; i < n; i++)
         if (!strcmp(es[i].name, "rng")) {   /* rename rng.npy -> rnX.npy in both headers */
             b[es[i].local + 30 + 2] = 'X';
             b[es[i].central + 46 + 2] = 'X';
         }
-    fix_crcs(b, len);
-    spit(path, b, len);
+    test_zip_fix_crcs(b, len, NULL);
+    test_write_file(path, b, len);
     expect_load_error(path, v, "section 'rng' missing");
     free(b);
     params_free(&a);
@@ -412,7 +337,7 @@ static void test_failed_save_keeps_previous_checkpoint(void **state)
     CkptState st = make_state();
     save_ok(path, &a, &st);
     size_t len;
-    unsigned char *orig = slurp(path, &len);
+    unsigned char *orig = (unsigned char *)test_slurp(path, &len);
 
     /* 1: the temporary file cannot be created */
     assert_int_equal(mkdir(tmp, 0755), 0);
@@ -435,7 +360,7 @@ static void test_failed_save_keeps_previous_checkpoint(void **state)
     if (access(tmp, F_OK) == 0) fail_msg("%s left behind after a failed save", tmp);
 
     size_t len2;
-    unsigned char *now = slurp(path, &len2);
+    unsigned char *now = (unsigned char *)test_slurp(path, &len2);
     assert_int_equal(len, len2);
     assert_memory_equal(orig, now, len);
     if (ckpt_load(path, &b, NULL, 1, err, sizeof err) != 0) fail_msg("previous checkpoint: %s", err);
@@ -492,9 +417,9 @@ static void test_latest_and_fallback_to_newest_intact(void **state)
     assert_string_equal(note, "");
     /* damage the file `latest` names: fall back to the newest intact one, and say why */
     size_t len;
-    unsigned char *b = slurp(p20, &len);
+    unsigned char *b = (unsigned char *)test_slurp(p20, &len);
     b[len / 2] ^= 0xff;
-    spit(p20, b, len);
+    test_write_file(p20, b, len);
     free(b);
     if (ckpt_find_latest(run, got, sizeof got, note, sizeof note, err, sizeof err) != 0)
         fail_msg("find_latest after damage: %s", err);
@@ -524,9 +449,9 @@ static void test_overflowing_shape_is_refused(void **state)
     save_ok(path, &pb, &st);
     params_free(&pb);
     size_t len;
-    unsigned char *b = slurp(path, &len);
-    Entry es[64];
-    int n = list_entries(b, len, es, 64), found = 0;
+    unsigned char *b = (unsigned char *)test_slurp(path, &len);
+    TestZipEntry es[64];
+    int n = test_zip_entries(b, len, es, 64, NULL), found = 0;
     for (int i = 0; i < n && !found; i++) {
         if (strcmp(es[i].name, "param/wte")) continue;
         /* the .npy v1.0 header text starts after its 10-byte preamble */
@@ -542,8 +467,8 @@ static void test_overflowing_shape_is_refused(void **state)
         found = 1;
     }
     assert_true(found);
-    fix_crcs(b, len);
-    spit(path, b, len);
+    test_zip_fix_crcs(b, len, NULL);
+    test_write_file(path, b, len);
     free(b);
     expect_load_error(path, (Variant){0}, "section 'param/wte' has a shape whose size overflows");
 }
@@ -566,12 +491,12 @@ static void test_every_single_bit_flip_is_refused(void **state)
     save_ok(path, &pb, &st);
     params_free(&pb);
     size_t len;
-    unsigned char *b = slurp(path, &len);
+    unsigned char *b = (unsigned char *)test_slurp(path, &len);
     int accepted = 0;
     for (size_t i = 0; i < len; i++)
         for (int bit = 0; bit < 8; bit++) {
             b[i] ^= (unsigned char)(1u << bit);
-            spit(bad, b, len);
+            test_write_file(bad, b, len);
             if (ckpt_verify(bad, err, sizeof err) == 0) {
                 if (accepted++ < 5) print_message("accepted: byte %zu bit %d\n", i, bit);
             }

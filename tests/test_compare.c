@@ -1,6 +1,6 @@
-/* test_compare.c: the statistic behind the comparison bands (bootstrap interval of the mean
- * across seeds), the tidy CSV export's shape, and the comparison page's groups, bands and
- * final-metrics intervals, on run folders the test writes itself. */
+/* test_compare.c: the tidy CSV export's shape, the comparison page's groups, bands and
+ * final-metrics intervals, and how a run's config reads, on run folders the test writes itself.
+ * The statistic behind the bands (stats_mean) is tested in test_stats.c. */
 #include "tests/testutil.h"
 
 #include <math.h>
@@ -12,71 +12,9 @@
 #include "analysis/compare.h"
 #include "analysis/export.h"
 #include "analysis/runset.h"
-
-/* ---- bootstrap ---- */
-
-/* For a large sample the percentile bootstrap agrees with the normal interval of the mean,
- * mean +- 1.96 s / sqrt(n), computed here from the data directly. */
-static void test_bootstrap_matches_the_normal_interval_on_a_large_sample(void **state)
-{
-    enum { N = 400 };
-    double x[N], sum = 0, ss = 0;
-    TestRng r = {42};
-    for (int i = 0; i < N; i++) {
-        x[i] = trng_uniform(&r, 0.0f, 1.0f);
-        sum += x[i];
-    }
-    double m = sum / N;
-    for (int i = 0; i < N; i++) ss += (x[i] - m) * (x[i] - m);
-    double half = 1.96 * sqrt(ss / (N - 1)) / sqrt((double)N);
-    double mean, lo, hi;
-    compare_bootstrap(&mean, &lo, &hi, x, N, 4000, 7);
-    if (fabs(mean - m) > 1e-12) fail_msg("mean %.12g, want %.12g", mean, m);
-    if (!(lo < m && m < hi)) fail_msg("interval [%g, %g] does not hold the mean %g", lo, hi, m);
-    double got = (hi - lo) / 2;
-    if (fabs(got - half) > 0.12 * half)
-        fail_msg("half-width %.5g, want the normal %.5g within 12%%", got, half);
-}
-
-/* Three values: each extreme resample (all the same value) has probability 1/27 > 2.5%, so
- * the 95% percentile interval is exactly [min, max]; two values likewise (1/4). */
-static void test_bootstrap_small_samples_span_the_data(void **state)
-{
-    double x3[3] = {2.0, 1.0, 3.0}, mean, lo, hi;
-    compare_bootstrap(&mean, &lo, &hi, x3, 3, COMPARE_RESAMPLES, COMPARE_BOOT_SEED);
-    if (mean != 2.0 || lo != 1.0 || hi != 3.0) fail_msg("{2,1,3}: %g [%g, %g], want 2 [1, 3]", mean, lo, hi);
-    double x2[2] = {5.0, 4.0};
-    compare_bootstrap(&mean, &lo, &hi, x2, 2, COMPARE_RESAMPLES, COMPARE_BOOT_SEED);
-    if (mean != 4.5 || lo != 4.0 || hi != 5.0) fail_msg("{5,4}: %g [%g, %g], want 4.5 [4, 5]", mean, lo, hi);
-}
-
-static void test_bootstrap_edge_cases_and_determinism(void **state)
-{
-    double one = 3.25, mean, lo, hi;
-    compare_bootstrap(&mean, &lo, &hi, &one, 1, 100, 1);
-    if (mean != 3.25 || lo != 3.25 || hi != 3.25) fail_msg("one value: %g [%g, %g]", mean, lo, hi);
-    double same[4] = {0.5, 0.5, 0.5, 0.5};
-    compare_bootstrap(&mean, &lo, &hi, same, 4, 100, 1);
-    if (mean != 0.5 || lo != 0.5 || hi != 0.5) fail_msg("constant: %g [%g, %g]", mean, lo, hi);
-    compare_bootstrap(&mean, &lo, &hi, same, 0, 100, 1);
-    assert_true(isnan(mean) && isnan(lo) && isnan(hi));
-    double x[6] = {0.1, 0.9, 0.4, 0.3, 0.8, 0.2}, m2, lo2, hi2;
-    compare_bootstrap(&mean, &lo, &hi, x, 6, 500, 99);
-    compare_bootstrap(&m2, &lo2, &hi2, x, 6, 500, 99);
-    if (lo != lo2 || hi != hi2) fail_msg("same seed, different intervals: [%g, %g] vs [%g, %g]", lo, hi, lo2, hi2);
-}
+#include "train/config_flat.h"
 
 /* ---- run folders written by the test ---- */
-
-static void write_text(const char *dir, const char *name, const char *text)
-{
-    char path[1200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f) fail_msg("%s: cannot write", path);
-    fputs(text, f);
-    fclose(f);
-}
 
 /* A run with lr and seed; three metrics lines (step 0 probe, step 1 loss, step 2 loss+probe),
  * final loss `last`, and a summary.json with one onset at step 2. */
@@ -88,51 +26,31 @@ static void make_run(const char *sweep, const char *name, const char *lr, int se
     snprintf(text, sizeof text,
              "model:\n  n_layer: 2\n  n_head: 2\ntrain:\n  lr: %s\n  seed: %d\n  threads: %d\noutput:\n  dir: %s\n",
              lr, seed, seed + 1, dir);
-    write_text(dir, "config.yaml", text);
+    test_write_in(NULL, 0, dir, "config.yaml", text);
     snprintf(text, sizeof text,
              "{\"step\":0,\"tokens\":0,\"val_loss\":5,\"probe\":{\"alpha0\":[[0.1,0.2],[0.3,0.4]],\"alpha0_max\":0.4,"
              "\"sink_rate\":{\"0.3\":0.5}}}\n"
              "{\"step\":1,\"tokens\":64,\"loss\":4.5}\n"
              "{\"step\":2,\"tokens\":128,\"loss\":%g,\"probe\":{\"alpha0\":[[0.5,0.6],[0.7,0.8]],\"alpha0_max\":0.8,"
              "\"sink_rate\":{\"0.3\":1},\"massive_ratio\":[1.5,2.5]}}\n", last);
-    write_text(dir, "metrics.jsonl", text);
-    write_text(dir, "summary.json", "{\"step\":2,\"onset\":{\"threshold\":0.3,\"steps\":[[-1,2],[2,2]]}}\n");
+    test_write_in(NULL, 0, dir, "metrics.jsonl", text);
+    test_write_in(NULL, 0, dir, "summary.json", "{\"step\":2,\"onset\":{\"threshold\":0.3,\"steps\":[[-1,2],[2,2]]}}\n");
 }
 
 static void make_sweep(char *dir, size_t cap, const char *tag)
 {
     test_tmpdir(dir, cap, tag);
-    write_text(dir, "sweep.json", "{\"sweep\":\"s.yaml\",\"keys\":[\"train.lr\",\"train.seed\"],\"runs\":3}\n");
+    test_write_in(NULL, 0, dir, "sweep.json", "{\"sweep\":\"s.yaml\",\"keys\":[\"train.lr\",\"train.seed\"],\"runs\":3}\n");
     make_run(dir, "lr=0.001,seed=0", "0.001", 0, 2.0);
     make_run(dir, "lr=0.001,seed=1", "0.001", 1, 3.0);
     make_run(dir, "lr=0.002,seed=0", "0.002", 0, 1.0);
 }
 
-static char *slurp(const char *path)
+/* An empty set that reads configs the way the CLI does. */
+static void init_set(RunSet *rs)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) fail_msg("%s: cannot open", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    buf[fread(buf, 1, (size_t)n, f)] = 0;
-    fclose(f);
-    return buf;
-}
-
-static int count_lines(const char *text)
-{
-    int n = 0;
-    for (; *text; text++) n += *text == '\n';
-    return n;
-}
-
-static int count(const char *text, const char *needle)
-{
-    int n = 0;
-    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle)) n++;
-    return n;
+    memset(rs, 0, sizeof *rs);
+    rs->read_config = config_flatten_run;
 }
 
 static void load_set(RunSet *rs, const char *dir)
@@ -149,7 +67,7 @@ static void test_csv_has_one_value_per_row(void **state)
     char dir[512], err[512], path[700];
     make_sweep(dir, sizeof dir, "cmp_csv");
     RunSet rs;
-    memset(&rs, 0, sizeof rs);
+    init_set(&rs);
     load_set(&rs, dir);
     assert_int_equal(rs.n, 3);
     assert_int_equal(rs.n_varying, 2);
@@ -158,22 +76,22 @@ static void test_csv_has_one_value_per_row(void **state)
     if (export_csv(&rs, dir, err, sizeof err) != 0) fail_msg("export_csv: %s", err);
 
     snprintf(path, sizeof path, "%s/scalars.csv", dir);
-    char *sc = slurp(path);
+    char *sc = test_slurp(path, NULL);
     const char *head = "run,train.lr,seed,step,tokens,metric,value\n";
     if (strncmp(sc, head, strlen(head))) fail_msg("scalars.csv header: %.200s", sc);
     /* per run: val_loss, alpha0_max (x2), sink_rate_0.3 (x2), loss (x2) = 7 rows */
-    if (count_lines(sc) != 1 + 3 * 7) fail_msg("scalars.csv: %d lines, want 22:\n%s", count_lines(sc), sc);
+    if (test_count(sc, "\n") != 1 + 3 * 7) fail_msg("scalars.csv: %d lines, want 22:\n%s", test_count(sc, "\n"), sc);
     if (!strstr(sc, "\"lr=0.001,seed=1\",0.001,1,2,128,loss,3\n"))
         fail_msg("scalars.csv lacks the quoted row of run lr=0.001,seed=1's last loss:\n%s", sc);
     if (!strstr(sc, ",0,0,sink_rate_0.3,0.5\n")) fail_msg("scalars.csv lacks sink_rate_0.3 at step 0:\n%s", sc);
     free(sc);
 
     snprintf(path, sizeof path, "%s/heads.csv", dir);
-    char *hc = slurp(path);
+    char *hc = test_slurp(path, NULL);
     head = "run,train.lr,seed,step,layer,head,metric,value\n";
     if (strncmp(hc, head, strlen(head))) fail_msg("heads.csv header: %.200s", hc);
     /* per run: alpha0 2 x 2 at two steps (8) + massive_ratio per layer at step 2 (2) = 10 rows */
-    if (count_lines(hc) != 1 + 3 * 10) fail_msg("heads.csv: %d lines, want 31:\n%s", count_lines(hc), hc);
+    if (test_count(hc, "\n") != 1 + 3 * 10) fail_msg("heads.csv: %d lines, want 31:\n%s", test_count(hc, "\n"), hc);
     if (!strstr(hc, "\"lr=0.002,seed=0\",0.002,0,2,1,0,alpha0,0.7\n") ||
         !strstr(hc, "\"lr=0.002,seed=0\",0.002,0,2,1,,massive_ratio,2.5\n"))
         fail_msg("heads.csv lacks layer 1 head 0's alpha0 or layer 1's massive_ratio:\n%s", hc);
@@ -188,7 +106,7 @@ static void test_compare_page_groups_with_intervals(void **state)
     char dir[512], err[512], path[700];
     make_sweep(dir, sizeof dir, "cmp_page");
     RunSet rs;
-    memset(&rs, 0, sizeof rs);
+    init_set(&rs);
     assert_int_equal(runset_choose_head(&rs, 1, 0), 0);
     load_set(&rs, dir);
     const RunSeries *h = run_series(&rs.runs[0], "alpha0 1.0");
@@ -196,7 +114,7 @@ static void test_compare_page_groups_with_intervals(void **state)
         fail_msg("alpha0 of head 1.0 should be the series 0.3, 0.7");
     snprintf(path, sizeof path, "%s/compare.html", dir);
     if (compare_write(&rs, NULL, NULL, path, err, sizeof err) != 0) fail_msg("compare_write: %s", err);
-    char *html = slurp(path);
+    char *html = test_slurp(path, NULL);
     if (!strstr(html, "Grouped by <code>train.lr</code> (2 groups)")) fail_msg("the page should group by train.lr");
     if (!strstr(html, "95% bootstrap interval") || !strstr(html, "2000 resamples"))
         fail_msg("the band caption should state the bootstrap");
@@ -206,8 +124,8 @@ static void test_compare_page_groups_with_intervals(void **state)
     if (strstr(html, "<code>train.threads</code>") || strstr(html, "<code>output.dir</code>") ||
         strstr(html, "<code>model.n_layer</code>"))
         fail_msg("the config table should show only the differing keys");
-    if (count(html, "<svg") != 10) fail_msg("%d charts, want 10 (5 grouped, 5 per run)", count(html, "<svg"));
-    if (count(html, "α₀ of layer 1, head 0") != 2) fail_msg("the chosen head should have a grouped and a per-run chart");
+    if (test_count(html, "<svg") != 10) fail_msg("%d charts, want 10 (5 grouped, 5 per run)", test_count(html, "<svg"));
+    if (test_count(html, "α₀ of layer 1, head 0") != 2) fail_msg("the chosen head should have a grouped and a per-run chart");
     if (strstr(html, "<script")) fail_msg("the page must be self-contained (no scripts)");
     free(html);
     runset_free(&rs);
@@ -222,7 +140,7 @@ static void test_sweep_runs_in_natural_order(void **state)
     make_run(dir, "n=9", "0.001", 1, 1.0);
     make_run(dir, "n=100", "0.001", 2, 1.0);
     RunSet rs;
-    memset(&rs, 0, sizeof rs);
+    init_set(&rs);
     if (runset_add(&rs, dir, err, sizeof err) != 0) fail_msg("%s", err);
     assert_int_equal(rs.n, 3);
     if (strcmp(rs.runs[0].name, "n=9") || strcmp(rs.runs[1].name, "n=10") || strcmp(rs.runs[2].name, "n=100"))
@@ -236,22 +154,65 @@ static void test_not_a_run_folder_is_refused(void **state)
     char dir[512], err[512];
     test_tmpdir(dir, sizeof dir, "cmp_empty");
     RunSet rs;
-    memset(&rs, 0, sizeof rs);
+    init_set(&rs);
     assert_int_equal(runset_add(&rs, dir, err, sizeof err), -1);
     if (!strstr(err, dir) || !strstr(err, "neither a run folder")) fail_msg("error: %s", err);
+    runset_free(&rs);
+}
+
+/* Values read as config.yaml writes them: a list of maps as [{isolate: 8}] (the arm label a claim
+ * file names), one data path under data.path, unquoted; runs differing in the edits vary in it. */
+static void test_config_values_read_as_config_yaml_writes_them(void **state)
+{
+    char dir[512], sub[700];
+    test_tmpdir(dir, sizeof dir, "cmp_values");
+    const char *edits[2] = {"[]", "[{isolate: 8}]"};
+    for (int i = 0; i < 2; i++) {
+        char text[512];
+        snprintf(sub, sizeof sub, "%s/edits=%d", dir, i);
+        mkdir(sub, 0777);
+        snprintf(text, sizeof text, "model:\n  mask:\n    edits: %s\ndata:\n  corpus: files\n  path: \"a b.txt\"\n",
+                 edits[i]);
+        test_write_in(NULL, 0, sub, "config.yaml", text);
+    }
+    RunSet rs;
+    init_set(&rs);
+    load_set(&rs, dir);
+    assert_int_equal(rs.n, 2);
+    for (int i = 0; i < 2; i++) {
+        const char *e = run_config(&rs.runs[i], "model.mask.edits"), *p = run_config(&rs.runs[i], "data.path");
+        if (!e || strcmp(e, edits[i])) fail_msg("run %d: model.mask.edits '%s', want '%s'", i, e ? e : "(none)", edits[i]);
+        if (!p || strcmp(p, "a b.txt")) fail_msg("run %d: data.path '%s', want 'a b.txt'", i, p ? p : "(none)");
+    }
+    if (rs.n_varying != 1 || strcmp(rs.varying[0], "model.mask.edits"))
+        fail_msg("varying: %d keys, first '%s'; want only model.mask.edits", rs.n_varying,
+                 rs.n_varying ? rs.varying[0] : "");
+    runset_free(&rs);
+}
+
+/* A config.yaml with an unknown key is refused naming the file, line, column and key. */
+static void test_unknown_config_key_is_refused_with_its_place(void **state)
+{
+    char dir[512], err[512], want[700];
+    test_tmpdir(dir, sizeof dir, "cmp_badkey");
+    test_write_in(NULL, 0, dir, "config.yaml", "model:\n  n_layer: 2\n  n_haed: 2\n");
+    RunSet rs;
+    init_set(&rs);
+    assert_int_equal(runset_add(&rs, dir, err, sizeof err), -1);
+    snprintf(want, sizeof want, "%s/config.yaml:3:3: model.n_haed: unknown key", dir);
+    if (strncmp(err, want, strlen(want))) fail_msg("error '%s', want it to start '%s'", err, want);
     runset_free(&rs);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bootstrap_matches_the_normal_interval_on_a_large_sample),
-        cmocka_unit_test(test_bootstrap_small_samples_span_the_data),
-        cmocka_unit_test(test_bootstrap_edge_cases_and_determinism),
         cmocka_unit_test(test_csv_has_one_value_per_row),
         cmocka_unit_test(test_compare_page_groups_with_intervals),
         cmocka_unit_test(test_sweep_runs_in_natural_order),
         cmocka_unit_test(test_not_a_run_folder_is_refused),
+        cmocka_unit_test(test_config_values_read_as_config_yaml_writes_them),
+        cmocka_unit_test(test_unknown_config_key_is_refused_with_its_place),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,22 +21,11 @@ static int setup(void **state)
     return 0;
 }
 
-/* Writes text to tmpdir/name and returns the path (static buffer per call site is not needed:
- * callers copy it). */
-static void write_file(char *path, size_t n, const char *name, const char *text)
-{
-    snprintf(path, n, "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 /* Loads YAML text from a file called name; returns config_load's code and its message. */
 static int load_text(Config *c, const char *name, const char *text, char *err, size_t n,
                      char *path, size_t np)
 {
-    write_file(path, np, name, text);
+    test_write_in(path, np, tmpdir, name, text);
     return config_load(c, path, err, n);
 }
 
@@ -962,14 +951,14 @@ static void test_merge_file_overlays_the_current_config(void **state)
     config_defaults(&c);
     snprintf(c.source, sizeof c.source, "ckpt");
     assert_int_equal(config_set(&c, "model.n_layer=6", err, sizeof err), 0);
-    write_file(path, sizeof path, "probe.yaml", "probe: {every: 5, seq_len: 32, bos: true}\n");
+    test_write_in(path, sizeof path, tmpdir, "probe.yaml", "probe: {every: 5, seq_len: 32, bos: true}\n");
     if (config_merge_file(&c, path, err, sizeof err)) fail_msg("%s", err);
     assert_int_equal(c.model.n_layer, 6);
     assert_int_equal(c.probe.every, 5);
     assert_int_equal(c.probe.seq_len, 32);
     assert_int_equal(c.probe.bos, 1);
     assert_string_equal(c.source, "ckpt");
-    write_file(path, sizeof path, "probe_bad.yaml", "probe: {every: 7, seq_lem: 32}\n");
+    test_write_in(path, sizeof path, tmpdir, "probe_bad.yaml", "probe: {every: 7, seq_lem: 32}\n");
     assert_int_equal(config_merge_file(&c, path, err, sizeof err), -1);
     expect_error(err, path, 1, 19, "probe.seq_lem: unknown key (did you mean probe.seq_len?)");
     assert_int_equal(c.probe.every, 5);
@@ -1043,12 +1032,7 @@ static void test_reference_documents_every_key(void **state)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/README.md", test_src());
-    FILE *f = fopen(path, "rb");
-    if (!f) fail_msg("%s: missing", path);
-    static char doc[200000];
-    size_t n = fread(doc, 1, sizeof doc - 1, f);
-    doc[n] = 0;
-    fclose(f);
+    char *doc = test_slurp(path, NULL);
 
     char *ref = NULL;
     size_t len = 0;
@@ -1068,6 +1052,7 @@ static void test_reference_documents_every_key(void **state)
     for (const char *q = ref; (q = strstr(q, "\n| `")); q++) rows++;
     assert_true(rows > 60);
     free(ref);
+    free(doc);
 }
 
 

@@ -12,11 +12,7 @@ static void write_config(char *path, size_t cap, const char *tag, const char *ya
 {
     char dir[512];
     test_tmpdir(dir, sizeof dir, tag);
-    snprintf(path, cap, "%s/c.yaml", dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(yaml, f);
-    fclose(f);
+    test_write_in(path, cap, dir, "c.yaml", yaml);
 }
 
 static const char *SYNTH = "data:\n  corpus: synthetic\n  seq_len: 32\n  bos: window_start\n"

@@ -29,14 +29,6 @@ static DataConfig files_cfg(const char *path, Separator sep)
     return c;
 }
 
-static void write_file(const char *path, const char *text, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(text, 1, n, f), n);
-    fclose(f);
-}
-
 static void write_gz(const char *path, const char *text)
 {
     gzFile g = gzopen(path, "wb");
@@ -87,7 +79,7 @@ static void test_separators_split_documents(void **state)
     test_tmpdir(dir, sizeof dir, "sep");
     snprintf(path, sizeof path, "%s/t.txt", dir);
     const char *text = "one\r\ntwo a\n\n\nthree\n%\nfour\n  \nfive\n";
-    write_file(path, text, strlen(text));
+    test_write_text(path, text);
     struct { Separator sep; int n; const char *docs[6]; } cases[] = {
         {SEP_LINE, 6, {"one", "two a", "three", "%", "four", "five"}},
         {SEP_BLANK_LINE, 3, {"one\r\ntwo a", "three\n%\nfour", "five"}},
@@ -114,7 +106,7 @@ static void test_gzip_matches_plain(void **state)
     char text[70000];
     size_t n = 0;
     for (int i = 0; n < sizeof text - 64; i++) n += (size_t)snprintf(text + n, 64, "fortune %d says hi\n%%\n", i);
-    write_file(plain, text, n);
+    test_write_file(plain, text, n);
     write_gz(gz, text);
     DataConfig a = files_cfg(plain, SEP_PERCENT_LINE), b = files_cfg(gz, SEP_PERCENT_LINE);
     Corpus ca, cb;
@@ -135,15 +127,15 @@ static void test_directory_in_name_order(void **state)
     char dir[512], p[700];
     test_tmpdir(dir, sizeof dir, "dir");
     snprintf(p, sizeof p, "%s/b.txt", dir);
-    write_file(p, "bee\n", 4);
+    test_write_file(p, "bee\n", 4);
     snprintf(p, sizeof p, "%s/a.txt.gz", dir);
     write_gz(p, "ay\n");
     snprintf(p, sizeof p, "%s/.hidden", dir);
-    write_file(p, "no\n", 3);
+    test_write_file(p, "no\n", 3);
     snprintf(p, sizeof p, "%s/sub", dir);
     mkdir(p, 0755);
     snprintf(p, sizeof p, "%s/sub/c.txt", dir);
-    write_file(p, "sea\n", 4);
+    test_write_file(p, "sea\n", 4);
     DataConfig cfg = files_cfg(dir, SEP_FILE);
     Corpus c;
     load_ok(&c, &cfg);
@@ -203,7 +195,7 @@ static void test_plain_text_named_gz_is_refused(void **state)
     char dir[512], path[600];
     test_tmpdir(dir, sizeof dir, "fakegz");
     snprintf(path, sizeof path, "%s/fake.gz", dir);
-    write_file(path, "hello\n", 6);
+    test_write_file(path, "hello\n", 6);
     DataConfig cfg = files_cfg(path, SEP_LINE);
     expect_open_error(&cfg, path, "not a gzip");
 }
@@ -214,7 +206,7 @@ static void test_empty_file_is_named(void **state)
     char dir[512], path[600];
     test_tmpdir(dir, sizeof dir, "empty");
     snprintf(path, sizeof path, "%s/empty.txt", dir);
-    write_file(path, "", 0);
+    test_write_file(path, "", 0);
     DataConfig cfg = files_cfg(path, SEP_LINE);
     expect_open_error(&cfg, path, "empty");
 }
@@ -234,7 +226,7 @@ static void test_separator_without_documents_is_named(void **state)
     char dir[512], path[600];
     test_tmpdir(dir, sizeof dir, "nodoc");
     snprintf(path, sizeof path, "%s/only_seps.txt", dir);
-    write_file(path, "%\n%\n  \n%\n", 9);
+    test_write_file(path, "%\n%\n  \n%\n", 9);
     DataConfig cfg = files_cfg(path, SEP_PERCENT_LINE);
     expect_open_error(&cfg, path, "percent_line yields no document");
 }
@@ -252,7 +244,7 @@ static void test_long_document_error_names_file_and_line(void **state)
     n += 100;
     text[n++] = '\n';
     for (int i = 0; i < 10; i++) n += snprintf(text + n, sizeof text - (size_t)n, "s%d\n", i);
-    write_file(path, text, (size_t)n);
+    test_write_file(path, text, (size_t)n);
     DataConfig cfg = files_cfg(path, SEP_LINE);
     cfg.pack = PACK_PAD;
     cfg.long_docs = LONG_ERROR;

@@ -22,44 +22,13 @@
 static char OUT[1 << 21];
 static char TINY[1024];
 
-/* Runs `sinklab ARGS` (printf-style); output in OUT; returns the exit code. */
-static int sinklab(const char *fmt, ...)
-{
-    char args[4096], cmd[4400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s", test_bin(), args);
-    return test_run(cmd, OUT, sizeof OUT);
-}
+/* `sinklab ARGS` (printf-style), output in OUT */
+#define sinklab(...) test_sinklab(OUT, sizeof OUT, __VA_ARGS__)
 
 static void train_ok(const char *run, const char *extra)
 {
     int rc = sinklab("train %s --out %s --quiet %s", TINY, run, extra);
     if (rc != 0) fail_msg("sinklab train --out %s %s: exit %d: %.2000s", run, extra, rc, OUT);
-}
-
-static void fresh_run(char *run, size_t cap, const char *tag)
-{
-    char dir[512];
-    test_tmpdir(dir, sizeof dir, tag);
-    snprintf(run, cap, "%s/run", dir);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) fail_msg("%s: cannot open", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    assert_non_null(b);
-    if (fread(b, 1, (size_t)n, f) != (size_t)n) fail_msg("%s: short read", path);
-    fclose(f);
-    b[n] = 0;
-    return b;
 }
 
 /* The JSON text of member `key` of a one-line object (a crude but exact textual cut: the
@@ -123,8 +92,8 @@ static void test_scaled_at_scale_1_reports_what_softmax_reports(void **state)
 {
     (void)state;
     char a[600], b[600], pa[700], pb[700];
-    fresh_run(a, sizeof a, "fid_softmax");
-    fresh_run(b, sizeof b, "fid_scaled");
+    test_fresh_run(a, sizeof a, "fid_softmax");
+    test_fresh_run(b, sizeof b, "fid_scaled");
     const char *common = "--set model.attention.sink=kv_bias --set train.steps=10 --set train.lr=0.01";
     char extra[600];
     train_ok(a, common);
@@ -132,7 +101,7 @@ static void test_scaled_at_scale_1_reports_what_softmax_reports(void **state)
     train_ok(b, extra);
     snprintf(pa, sizeof pa, "%s/metrics.jsonl", a);
     snprintf(pb, sizeof pb, "%s/metrics.jsonl", b);
-    char *ta = slurp(pa), *tb = slurp(pb);
+    char *ta = test_slurp(pa, NULL), *tb = test_slurp(pb, NULL);
     int n_probe = 0;
     for (int i = 0;; i++) {
         char *la = step_line(ta, i), *lb = step_line(tb, i);
@@ -168,8 +137,8 @@ static void test_scaled_metrics_do_not_depend_on_the_scale(void **state)
 {
     (void)state;
     char a[600], b[600], pa[700], pb[700];
-    fresh_run(a, sizeof a, "fid_scale1");
-    fresh_run(b, sizeof b, "fid_scale2");
+    test_fresh_run(a, sizeof a, "fid_scale1");
+    test_fresh_run(b, sizeof b, "fid_scale2");
     const char *common = "--set model.attention.sink=kv_bias --set model.attention.normalizer=scaled "
                          "--set model.n_layer=1 --set train.steps=1";
     char extra[600];
@@ -179,7 +148,7 @@ static void test_scaled_metrics_do_not_depend_on_the_scale(void **state)
     train_ok(b, extra);
     snprintf(pa, sizeof pa, "%s/metrics.jsonl", a);
     snprintf(pb, sizeof pb, "%s/metrics.jsonl", b);
-    char *ta = slurp(pa), *tb = slurp(pb);
+    char *ta = test_slurp(pa, NULL), *tb = test_slurp(pb, NULL);
     char *la = step_line(ta, 0), *lb = step_line(tb, 0);
     if (!la || !lb) fail_msg("no step-0 line");
     char *qa = member_text(la, "probe"), *qb = member_text(lb, "probe");
@@ -275,7 +244,7 @@ static void test_probe_longer_than_training_warns(void **state)
 {
     (void)state;
     char run[600];
-    fresh_run(run, sizeof run, "fid_long_probe");
+    test_fresh_run(run, sizeof run, "fid_long_probe");
     const char *set = "--set data.seq_len=16 --set probe.seq_len=32 --set train.steps=2 --set model.pos_encoding=learned";
     int rc = sinklab("train %s --out %s %s", TINY, run, set);
     if (rc != 0) fail_msg("train: exit %d: %.1500s", rc, OUT);
@@ -284,7 +253,7 @@ static void test_probe_longer_than_training_warns(void **state)
         fail_msg("train does not warn '%s' naming positions 16..31 as never trained: %.1500s", want, OUT);
     char log[700];
     snprintf(log, sizeof log, "%s/log.txt", run);
-    char *text = slurp(log);
+    char *text = test_slurp(log, NULL);
     if (!strstr(text, want)) fail_msg("%s lacks the warning", log);
     free(text);
     rc = sinklab("analyze %s/checkpoints/step_0000002.ckpt --out %s/an", run, run);
@@ -304,39 +273,31 @@ static void test_report_says_why_alpha0_is_missing(void **state)
 {
     (void)state;
     char run[600], path[700];
-    fresh_run(run, sizeof run, "fid_block0");
+    test_fresh_run(run, sizeof run, "fid_block0");
     train_ok(run, "--set train.steps=5 --set 'model.mask.edits=[{block_key: 0}]'");
     snprintf(path, sizeof path, "%s/report.html", run);
-    char *html = slurp(path);
+    char *html = test_slurp(path, NULL);
     const char *want = "fewer than T/4 of the probe's queries may see key 0";
     int n = 0;
     for (const char *p = html; (p = strstr(p, want)); p++) n++;
     if (n != 2) fail_msg("%s: the omission reason appears %d times, want 2 (sink rate, heads)", path, n);
     if (strstr(html, "No per-head α₀ logged")) fail_msg("%s: still says 'No per-head α₀ logged'", path);
     free(html);
-    fresh_run(run, sizeof run, "fid_gu_report");
+    test_fresh_run(run, sizeof run, "fid_gu_report");
     train_ok(run, "--set train.steps=5");
     snprintf(path, sizeof path, "%s/report.html", run);
-    html = slurp(path);
+    html = test_slurp(path, NULL);
     if (!strstr(html, "Gu et al. ε = 0.3") || strstr(html, "Sink rate Sink₀"))
         fail_msg("%s: the sink-rate chart should draw Gu et al.'s curve as its own series", path);
     if (strstr(html, want)) fail_msg("%s: the omission reason shown for a run that logs alpha0", path);
     free(html);
     snprintf(path, sizeof path, "%s/metrics.jsonl", run);
-    char *m = slurp(path);
+    char *m = test_slurp(path, NULL);
     if (!strstr(m, "\"sink_rate_gu\":{\"0.3\":")) fail_msg("%s: no sink_rate_gu object", path);
     free(m);
 }
 
 /* ---- (g, k) the Brown corpus from anywhere; "(1 file)" ------------------------------------ */
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f) fail_msg("%s: cannot write", path);
-    fputs(text, f);
-    fclose(f);
-}
 
 /* A copy of the binary in INST/bin with the Brown texts in INST/data_cache/brown, run from "/"
  * with SINKLAB_DATA_DIR unset, finds them; without them it names INST/data_cache/brown and says
@@ -350,12 +311,12 @@ static void test_brown_is_found_beside_the_installation(void **state)
              dir, dir, dir, test_bin(), dir);
     if (test_run(cmd, OUT, sizeof OUT)) fail_msg("%s: %s", cmd, OUT);
     snprintf(cfg, sizeof cfg, "%s/brown.yaml", dir);
-    write_file(cfg, "data:\n  corpus: brown\n  seq_len: 32\n  val_fraction: 0.25\n");
+    test_write_text(cfg, "data:\n  corpus: brown\n  seq_len: 32\n  val_fraction: 0.25\n");
     char doc[4096] = "";
     for (int i = 0; i < 60; i++) strcat(doc, "The/at jury/nn said/vbd it/pps was/bedz fine/jj ./.\n");
     for (int i = 0; i < 12; i++) {
         snprintf(path, sizeof path, "%s/inst/data_cache/brown/ca%02d", dir, i + 1);
-        write_file(path, doc);
+        test_write_text(path, doc);
     }
     snprintf(cmd, sizeof cmd, "cd / && env -u SINKLAB_DATA_DIR %s/inst/bin/sinklab data %s", dir, cfg);
     int rc = test_run(cmd, OUT, sizeof OUT);
@@ -376,11 +337,11 @@ static void test_brown_is_found_beside_the_installation(void **state)
         fail_msg("`%s`: exit %d, want 2 naming %s and where it looked: %.800s", cmd, rc, want, OUT);
     /* one file */
     snprintf(path, sizeof path, "%s/one.txt", dir);
-    write_file(path, doc);
+    test_write_text(path, doc);
     snprintf(cfg, sizeof cfg, "%s/one.yaml", dir);
     char yaml[1200];
     snprintf(yaml, sizeof yaml, "data:\n  corpus: files\n  path: %s\n  separator: line\n  seq_len: 16\n", path);
-    write_file(cfg, yaml);
+    test_write_text(cfg, yaml);
     rc = sinklab("data %s", cfg);
     if (rc != 0 || !strstr(OUT, "(1 file)")) fail_msg("one corpus file: exit %d, want '(1 file)': %.800s", rc, OUT);
 }
@@ -405,7 +366,7 @@ static Timings read_timings(const char *run)
     t.resumed_at = json_num_or(json_get(sd.root, "resumed_at"), -1);
     json_free(&sd);
     snprintf(path, sizeof path, "%s/metrics.jsonl", run);
-    char *text = slurp(path);
+    char *text = test_slurp(path, NULL);
     double prev = 0;
     for (char *p = text; *p;) {
         char *end = strchr(p, '\n');
@@ -429,7 +390,7 @@ static void test_resume_keeps_the_timings_of_the_whole_run(void **state)
 {
     (void)state;
     char run[600], cmd[2000];
-    fresh_run(run, sizeof run, "fid_timings");
+    test_fresh_run(run, sizeof run, "fid_timings");
     /* all: the crash below loses step 20, and the resume needs step 10's moments */
     train_ok(run, "--set checkpoint.optimizer_state=all");
     Timings a = read_timings(run);
@@ -470,7 +431,7 @@ static void test_progress_line_shows_latest_val_and_alpha0_max_with_steps(void *
 {
     (void)state;
     char run[600], cmd[2400];
-    fresh_run(run, sizeof run, "fid_progress");
+    test_fresh_run(run, sizeof run, "fid_progress");
     snprintf(cmd, sizeof cmd, "script -qec '%s train %s --out %s' /dev/null", test_bin(), TINY, run);
     int rc = test_run(cmd, OUT, sizeof OUT);
     if (rc != 0) fail_msg("%s: exit %d: %.1500s", cmd, rc, OUT);
@@ -480,7 +441,7 @@ static void test_progress_line_shows_latest_val_and_alpha0_max_with_steps(void *
     snprintf(line, sizeof line, "%.*s", (int)strcspn(p, "\r\n"), p);
     char path[700];
     snprintf(path, sizeof path, "%s/metrics.jsonl", run);
-    char *text = slurp(path);
+    char *text = test_slurp(path, NULL);
     char *l10 = NULL, *l15 = NULL;
     for (int i = 0; !l15; i++) {
         char *l = step_line(text, i);
@@ -533,7 +494,7 @@ static void test_optimizer_state_latest_keeps_moments_in_the_newest_only(void **
     load_tiny(&c, "train.steps=20");
     Transformer m;
     if (transformer_init(&m, &c.model, c.train.seed, err, sizeof err)) fail_msg("%s", err);
-    fresh_run(run, sizeof run, "fid_optstate");
+    test_fresh_run(run, sizeof run, "fid_optstate");
     train_ok(run, "--set train.steps=10");
     for (int i = 0; i < 3; i++) ckpt_path(path[i], sizeof path[i], run, 10 * i);
     if (holds_moments(&m, path[0]) || !holds_moments(&m, path[1]))
@@ -550,7 +511,7 @@ static void test_optimizer_state_latest_keeps_moments_in_the_newest_only(void **
     if (rc != 0) fail_msg("analyze on weights-only and full checkpoints: exit %d: %.1500s", rc, OUT);
     char em[800];
     snprintf(em, sizeof em, "%s/an/emergence.jsonl", run);
-    char *text = slurp(em);
+    char *text = test_slurp(em, NULL);
     int lines = 0;
     for (const char *q = text; (q = strchr(q, '\n')); q++) lines++;
     if (lines != 3) fail_msg("%s: %d lines, want 3 (steps 0, 10, 20)", em, lines);
@@ -565,7 +526,7 @@ static void test_optimizer_state_latest_keeps_moments_in_the_newest_only(void **
         fail_msg("resume past a damaged newest checkpoint under latest: exit %d, want 2 naming %s "
                  "as weights-only: %.1500s", rc, path[1], OUT);
     if (file_size(path[1]) != small) fail_msg("%s changed although the resume was refused", path[1]);
-    fresh_run(run, sizeof run, "fid_optstate_all");
+    test_fresh_run(run, sizeof run, "fid_optstate_all");
     train_ok(run, "--set checkpoint.optimizer_state=all");
     for (int i = 0; i < 3; i++) {
         ckpt_path(path[i], sizeof path[i], run, 10 * i);
@@ -586,12 +547,12 @@ static void test_quickstart_installs_numpy_for_the_tools(void **state)
     if (test_run(cmd, OUT, sizeof OUT) != 0) fail_msg("%s: %s", cmd, OUT);
     if (!strstr(OUT, "python3-numpy\n")) fail_msg("%s does not list python3-numpy: %s", cmd, OUT);
     snprintf(path, sizeof path, "%s/scripts/quickstart.sh", test_src());
-    char *qs = slurp(path);
+    char *qs = test_slurp(path, NULL);
     if (!strstr(qs, "\nscripts/setup.sh --with-tools\n"))
         fail_msg("%s does not run 'scripts/setup.sh --with-tools'", path);
     free(qs);
     snprintf(path, sizeof path, "%s/tools/sinklab_ckpt.py", test_src());
-    char *py = slurp(path);
+    char *py = test_slurp(path, NULL);
     if (!strstr(py, "import numpy")) fail_msg("%s: expected to need numpy (update this test)", path);
     free(py);
 }

@@ -515,26 +515,8 @@ static void test_spec_errors_name_the_spec_and_what_was_expected(void **s)
 
 static char OUT[1 << 16];
 
-static int sinklab(const char *args)
-{
-    char cmd[4400];
-    snprintf(cmd, sizeof cmd, "%s %s", test_bin(), args);
-    return test_run(cmd, OUT, sizeof OUT);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) fail_msg("%s: cannot open", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (fread(b, 1, (size_t)n, f) != (size_t)n) fail_msg("%s: short read", path);
-    b[n] = 0;
-    fclose(f);
-    return b;
-}
+/* `sinklab ARGS`, output in OUT */
+#define sinklab(args) test_sinklab(OUT, sizeof OUT, "%s", args)
 
 static void test_analyze_intervene_end_to_end(void **s)
 {
@@ -550,7 +532,7 @@ static void test_analyze_intervene_end_to_end(void **s)
     assert_non_null(strstr(OUT, "drop_bos"));
     assert_non_null(strstr(OUT, "d_loss"));
     snprintf(path, sizeof path, "%s/run/analysis/interventions.json", dir);
-    char *json = slurp(path);
+    char *json = test_slurp(path, NULL);
     /* a zero perturbation spreads nothing: every layer's spread is exactly 0 */
     const char *z = strstr(json, "\"spec\":\"perturb:1:noise=0\"");
     assert_non_null(z);
@@ -563,7 +545,7 @@ static void test_analyze_intervene_end_to_end(void **s)
     assert_non_null(strstr(json, "\"probe_batch\""));
     free(json);
     snprintf(path, sizeof path, "%s/run/analysis/interventions.html", dir);
-    char *html = slurp(path);
+    char *html = test_slurp(path, NULL);
     assert_non_null(strstr(html, "<svg"));
     free(html);
     /* never replaced without --force; with it, yes */
@@ -573,7 +555,7 @@ static void test_analyze_intervene_end_to_end(void **s)
     snprintf(args, sizeof args, "analyze %s/run --intervene drop_bos --intervene block_key:0 --force",
              dir);
     if (sinklab(args)) fail_msg("%s: %s", args, OUT);
-    json = slurp(path);
+    json = test_slurp(path, NULL);
     assert_non_null(strstr(json, "Delta loss against training step"));
     free(json);
     /* a bad spec: exit 2 naming it */

@@ -148,10 +148,7 @@ static void test_checker_flags_an_upward_include(void **state)
     char dir[512], path[700];
     test_tmpdir(dir, sizeof dir, "layers");
     snprintf(path, sizeof path, "%s/bad.c", dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("#include \"base/check.h\"\n#include \"train/config.h\"\n", f);
-    fclose(f);
+    test_write_text(path, "#include \"base/check.h\"\n#include \"train/config.h\"\n");
     assert_int_equal(check_file(find_layer("model"), path), 1);
     assert_int_equal(check_file(find_layer("train"), path), 0);
 }

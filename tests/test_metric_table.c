@@ -11,20 +11,6 @@
 #include "analysis/json.h"
 #include "analysis/metric_table.h"
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) fail_msg("%s: cannot open", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = 0;
-    fclose(f);
-    return s;
-}
-
 static void test_every_entry_is_complete_and_unique(void **state)
 {
     for (int m = 0; m < METRIC_COUNT; m++) {
@@ -49,7 +35,7 @@ static void test_readme_metric_tables_are_generated(void **state)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/README.md", test_src());
-    char *doc = slurp(path);
+    char *doc = test_slurp(path, NULL);
     for (int tier = METRIC_TIER_LIGHT; tier <= METRIC_TIER_HEAVY; tier++) {
         char *ref = NULL;
         size_t len = 0;
@@ -82,7 +68,7 @@ static void collect_probe_keys(const char *run, int *logged)
 {
     char path[1100], err[512];
     snprintf(path, sizeof path, "%s/metrics.jsonl", run);
-    char *text = slurp(path);
+    char *text = test_slurp(path, NULL);
     int lineno = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         JsonDoc doc;
@@ -105,7 +91,7 @@ static void check_report_draws(const char *run, const int *logged)
 {
     char path[1100];
     snprintf(path, sizeof path, "%s/report.html", run);
-    char *html = slurp(path);
+    char *html = test_slurp(path, NULL);
     for (int m = 0; m < METRIC_COUNT; m++) {
         if (!logged[m]) continue;
         char h3[512];

@@ -40,29 +40,6 @@ static int expected_onset(int l, int h, double thr)
     return onset;
 }
 
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f) fail_msg("cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-}
-
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = 0;
-    fclose(f);
-    if (len) *len = got;
-    return s;
-}
-
 static void write_probe_line(JsonWriter *w, int step, int heavy)
 {
     float a0[L][H], vnr[L][H], ent[L][H];
@@ -193,10 +170,7 @@ static void write_probe_file(const char *dir, int step)
     jsonw_object_end(&w);
     char path[512];
     snprintf(path, sizeof path, "%s/probe/step_%07d.json", dir, step);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(jsonw_text(&w, NULL), f);
-    fclose(f);
+    test_write_text(path, jsonw_text(&w, NULL));
     jsonw_free(&w);
 }
 
@@ -214,7 +188,7 @@ static void make_run(char *dir, size_t cap, const char *tag, const char *final_l
     snprintf(path, sizeof path, "%s/probe", dir);
     mkdir(path, 0755);
     snprintf(path, sizeof path, "%s/config.yaml", dir);
-    write_text(path, CONFIG);
+    test_write_text(path, CONFIG);
     write_metrics(dir, final_line);
     static const int ckpts[] = { 0, 500, 1000, 2000, 3000 };
     for (int i = 0; i < 5; i++) write_probe_file(dir, ckpts[i]);
@@ -236,7 +210,7 @@ static char *make_report(const char *dir, size_t *len)
     if (report_of(dir, err, sizeof err) != 0) fail_msg("report_write(%s) failed: %s", dir, err);
     char path[600];
     snprintf(path, sizeof path, "%s/report.html", dir);
-    char *html = read_all(path, len);
+    char *html = test_read_file(path, len);
     if (!html) fail_msg("%s was not written", path);
     return html;
 }
@@ -254,13 +228,6 @@ static char *section(const char *html, const char *id)
     memcpy(s, a, n);
     s[n] = 0;
     return s;
-}
-
-static int count(const char *s, const char *needle)
-{
-    int n = 0;
-    for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle)) n++;
-    return n;
 }
 
 /* Every <svg>...</svg> has balanced, properly nested tags and no NaN/inf in it. Returns the count. */
@@ -302,7 +269,7 @@ static int check_svgs(const char *html)
         n_svg++;
         p = end;
     }
-    assert_int_equal(n_svg, count(html, "</svg>"));
+    assert_int_equal(n_svg, test_count(html, "</svg>"));
     return n_svg;
 }
 
@@ -336,7 +303,7 @@ static void test_report_has_every_section_and_wellformed_svg(void **state)
         if (!strstr(att, h4)) fail_msg("attention section lacks checkpoint %s", h4);
     }
     /* every layer: L x H = 12 heads is within MAPS_EVERY_LAYER_MAX */
-    assert_int_equal(count(att, "<svg"), 3 * L * H);
+    assert_int_equal(test_count(att, "<svg"), 3 * L * H);
     assert_non_null(strstr(att, "L2 h3"));
     assert_non_null(strstr(att, "L1 h0"));
     assert_non_null(strstr(att, "in every layer"));
@@ -362,7 +329,7 @@ static void test_onset_table_matches_the_definition(void **state)
             }
         }
     assert_int_equal(expected_onset(1, 1, REPORT_ONSET_THRESHOLD), -1); /* the transient spike */
-    if (count(on, ">never<") != never) fail_msg("onset table: %d 'never' cells, want %d", count(on, ">never<"), never);
+    if (test_count(on, ">never<") != never) fail_msg("onset table: %d 'never' cells, want %d", test_count(on, ">never<"), never);
     assert_non_null(strstr(on, "Computed from the probe lines"));
     assert_non_null(strstr(on, "argmax k=5")); /* L2 h2 sink location is not key 0 */
     free(on);
@@ -389,7 +356,7 @@ static void test_heatmap_scale_and_onset_marks(void **state)
     if (!strstr(heads, want)) fail_msg("heads section lacks \"%s\"", want);
     snprintf(want, sizeof want, "to %.3f, this run's largest α₀", mx);
     if (!strstr(heads, want)) fail_msg("heads section lacks \"%s\"", want);
-    assert_int_equal(count(heads, "<title>onset</title>"), onsets);
+    assert_int_equal(test_count(heads, "<title>onset</title>"), onsets);
     free(heads);
     free(html);
 }
@@ -404,7 +371,7 @@ static void test_active_dormant_section_when_classes_logged(void **state)
     char *cls = section(html, "classes");
     assert_non_null(strstr(cls, "Attention on BOS: dormant vs active queries"));
     assert_non_null(strstr(cls, "Loss by query class"));
-    assert_int_equal(count(cls, "<svg"), 2);
+    assert_int_equal(test_count(cls, "<svg"), 2);
     free(cls);
     assert_non_null(strstr(html, "<a href=\"#classes\">"));   /* the nav links to it */
     char *on = section(html, "onset");
@@ -423,7 +390,7 @@ static void test_onset_from_final_line_wins(void **state)
     char *on = section(html, "onset");
     assert_non_null(strstr(on, "step 777<"));
     assert_non_null(strstr(on, "step 4242<"));
-    assert_int_equal(count(on, ">never<"), L * H - 2);
+    assert_int_equal(test_count(on, ">never<"), L * H - 2);
     assert_non_null(strstr(on, "θ = 0.5"));
     assert_non_null(strstr(on, "final summary"));
     free(on);
@@ -436,14 +403,11 @@ static void test_onset_from_summary_json_wins(void **state)
     char dir[512], path[600];
     make_run(dir, sizeof dir, "report_summary", NULL);
     snprintf(path, sizeof path, "%s/summary.json", dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("{\"step\": 3000, \"onset\": {\"threshold\": 0.4, \"steps\": [[-1,-1,-1,-1],[-1,-1,555,-1],[-1,-1,-1,-1]]}}\n", f);
-    fclose(f);
+    test_write_text(path, "{\"step\": 3000, \"onset\": {\"threshold\": 0.4, \"steps\": [[-1,-1,-1,-1],[-1,-1,555,-1],[-1,-1,-1,-1]]}}\n");
     char *html = make_report(dir, NULL);
     char *on = section(html, "onset");
     assert_non_null(strstr(on, "step 555<"));
-    assert_int_equal(count(on, ">never<"), L * H - 1);
+    assert_int_equal(test_count(on, ">never<"), L * H - 1);
     assert_non_null(strstr(on, "θ = 0.4"));
     assert_non_null(strstr(on, "summary.json"));
     free(on);
@@ -494,7 +458,7 @@ static void test_minimal_run_without_probes_still_renders(void **state)
     char dir[512], path[600];
     test_tmpdir(dir, sizeof dir, "report_minimal");
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-    write_text(path, "{\"step\":0,\"loss\":5.5}\n{\"step\":1,\"loss\":5.2,\"val_loss\":5.3}\n");
+    test_write_text(path, "{\"step\":0,\"loss\":5.5}\n{\"step\":1,\"loss\":5.2,\"val_loss\":5.3}\n");
     char *html = make_report(dir, NULL);
     check_svgs(html);
     assert_non_null(strstr(html, "No probe lines"));

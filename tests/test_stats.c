@@ -102,6 +102,58 @@ static void test_quantile_nearest_rank(void **state)
     assert_true(stats_quantile(x, 5, 1.0) == 5);
 }
 
+/* For a large sample the percentile bootstrap of the mean agrees with the normal interval,
+ * mean +- 1.96 s / sqrt(n), computed here from the data directly. */
+static void test_mean_interval_matches_the_normal_interval_on_a_large_sample(void **state)
+{
+    enum { N = 400 };
+    double x[N], sum = 0, ss = 0;
+    TestRng r = {42};
+    for (int i = 0; i < N; i++) {
+        x[i] = trng_uniform(&r, 0.0f, 1.0f);
+        sum += x[i];
+    }
+    double m = sum / N;
+    for (int i = 0; i < N; i++) ss += (x[i] - m) * (x[i] - m);
+    double half = 1.96 * sqrt(ss / (N - 1)) / sqrt((double)N);
+    Estimate e = stats_mean(x, N, 4000);
+    if (fabs(e.value - m) > 1e-12) fail_msg("mean %.12g, want %.12g", e.value, m);
+    if (!(e.lo < m && m < e.hi)) fail_msg("interval [%g, %g] does not hold the mean %g", e.lo, e.hi, m);
+    double got = (e.hi - e.lo) / 2;
+    if (fabs(got - half) > 0.12 * half)
+        fail_msg("half-width %.5g, want the normal %.5g within 12%%", got, half);
+}
+
+/* Three values: each extreme resample (all the same value) has probability 1/27 > 2.5%, so
+ * the 95% percentile interval is exactly [min, max]; two values likewise (1/4). */
+static void test_mean_interval_of_small_samples_spans_the_data(void **state)
+{
+    double x3[3] = {2.0, 1.0, 3.0};
+    Estimate e = stats_mean(x3, 3, 2000);
+    if (e.value != 2.0 || e.lo != 1.0 || e.hi != 3.0) fail_msg("{2,1,3}: %g [%g, %g], want 2 [1, 3]", e.value, e.lo, e.hi);
+    double x2[2] = {5.0, 4.0};
+    e = stats_mean(x2, 2, 2000);
+    if (e.value != 4.5 || e.lo != 4.0 || e.hi != 5.0) fail_msg("{5,4}: %g [%g, %g], want 4.5 [4, 5]", e.value, e.lo, e.hi);
+}
+
+/* One value has a mean but no interval; constant values, a point interval; none, nothing; the
+ * same values always give the same interval (fixed seed). */
+static void test_mean_edge_cases_and_determinism(void **state)
+{
+    double one = 3.25;
+    Estimate e = stats_mean(&one, 1, 100);
+    if (e.value != 3.25 || !isnan(e.lo) || !isnan(e.hi)) fail_msg("one value: %g [%g, %g]", e.value, e.lo, e.hi);
+    double same[4] = {0.5, 0.5, 0.5, 0.5};
+    e = stats_mean(same, 4, 100);
+    if (e.value != 0.5 || e.lo != 0.5 || e.hi != 0.5) fail_msg("constant: %g [%g, %g]", e.value, e.lo, e.hi);
+    e = stats_mean(same, 0, 100);
+    assert_true(isnan(e.value) && isnan(e.lo) && isnan(e.hi));
+    double x[6] = {0.1, 0.9, 0.4, 0.3, 0.8, 0.2};
+    Estimate a = stats_mean(x, 6, 500), b = stats_mean(x, 6, 500);
+    if (a.lo != b.lo || a.hi != b.hi) fail_msg("same values, different intervals: [%g, %g] vs [%g, %g]", a.lo, a.hi, b.lo, b.hi);
+    if (!(a.lo < a.value && a.value < a.hi)) fail_msg("[%g, %g] does not hold the mean %g", a.lo, a.hi, a.value);
+}
+
 /* Verdicts in both predicted directions: an interval on the predicted side (with p < 0.05) is
  * reproduced, one on the other side is not, one that straddles 0 is inconclusive whatever the
  * direction. */
@@ -138,6 +190,9 @@ int main(void)
         cmocka_unit_test(test_trend_of_a_clean_effect),
         cmocka_unit_test(test_trend_interval_brackets_the_estimate),
         cmocka_unit_test(test_quantile_nearest_rank),
+        cmocka_unit_test(test_mean_interval_matches_the_normal_interval_on_a_large_sample),
+        cmocka_unit_test(test_mean_interval_of_small_samples_spans_the_data),
+        cmocka_unit_test(test_mean_edge_cases_and_determinism),
         cmocka_unit_test(test_verdict_follows_the_predicted_direction),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,46 +17,8 @@
 static char OUT[1 << 18];
 static char TINY[1024];
 
-static int sinklab(const char *fmt, ...)
-{
-    char args[4096], cmd[4400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s", test_bin(), args);
-    return test_run(cmd, OUT, sizeof OUT);
-}
-
-/* Writes text into DIR/name and returns the path in out. */
-static void write_file(char *out, size_t cap, const char *dir, const char *name, const char *text)
-{
-    snprintf(out, cap, "%s/%s", dir, name);
-    FILE *f = fopen(out, "w");
-    if (!f) fail_msg("%s: cannot write", out);
-    fputs(text, f);
-    fclose(f);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    size_t got = fread(buf, 1, (size_t)n, f);
-    buf[got] = 0;
-    fclose(f);
-    return buf;
-}
-
-static int exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
+/* `sinklab ARGS` (printf-style), output in OUT */
+#define sinklab(...) test_sinklab(OUT, sizeof OUT, __VA_ARGS__)
 
 /* Loads a sweep written from text; fails the test on an error. */
 static void load_ok(Sweep *s, const char *tag, const char *body)
@@ -64,7 +26,7 @@ static void load_ok(Sweep *s, const char *tag, const char *body)
     char dir[512], path[600], text[4096];
     test_tmpdir(dir, sizeof dir, tag);
     snprintf(text, sizeof text, "base: %s\n%s", TINY, body);
-    write_file(path, sizeof path, dir, "s.yaml", text);
+    test_write_in(path, sizeof path, dir, "s.yaml", text);
     char err[1024];
     if (sweep_load(s, path, err, sizeof err) != 0) fail_msg("sweep_load: %s", err);
 }
@@ -75,7 +37,7 @@ static void load_err(char *err, size_t cap, const char *tag, const char *body)
     char dir[512], path[600], text[4096];
     test_tmpdir(dir, sizeof dir, tag);
     snprintf(text, sizeof text, "base: %s\n%s", TINY, body);
-    write_file(path, sizeof path, dir, "s.yaml", text);
+    test_write_in(path, sizeof path, dir, "s.yaml", text);
     static Sweep s;
     if (sweep_load(&s, path, err, cap) == 0) fail_msg("a sweep with\n%s\nloaded; it must be refused", body);
 }
@@ -222,7 +184,7 @@ static void test_errors_name_the_place(void **state)
     /* and through the CLI: exit 2 before anything starts */
     char dir[512], path[600];
     test_tmpdir(dir, sizeof dir, "sw_e8");
-    write_file(path, sizeof path, dir, "bad.yaml", "grid:\n  train.lr: [0.1]\n");
+    test_write_in(path, sizeof path, dir, "bad.yaml", "grid:\n  train.lr: [0.1]\n");
     int rc = sinklab("sweep %s --out %s/out", path, dir);
     if (rc != 2 || !strstr(OUT, "bad.yaml:1:1:") || !strstr(OUT, "base: missing"))
         fail_msg("a sweep without base: exit %d (want 2), output: %.500s", rc, OUT);
@@ -236,7 +198,7 @@ static void test_dry_run_lists_runs_and_writes_nothing(void **state)
     char dir[512], path[600], text[2048];
     test_tmpdir(dir, sizeof dir, "sw_dry");
     snprintf(text, sizeof text, "base: %s\ngrid:\n  train.lr: [0.001, 0.002]\nseeds: [0, 1]\n", TINY);
-    write_file(path, sizeof path, dir, "s.yaml", text);
+    test_write_in(path, sizeof path, dir, "s.yaml", text);
     int rc = sinklab("sweep %s --out %s/out --dry-run", path, dir);
     if (rc != 0) fail_msg("--dry-run: exit %d: %.1000s", rc, OUT);
     const char *names[4] = {"lr=0.001,seed=0", "lr=0.001,seed=1", "lr=0.002,seed=0", "lr=0.002,seed=1"};
@@ -247,7 +209,7 @@ static void test_dry_run_lists_runs_and_writes_nothing(void **state)
         fail_msg("--dry-run should give the count, states and differences: %.1500s", OUT);
     char out[600];
     snprintf(out, sizeof out, "%s/out", dir);
-    if (exists(out)) fail_msg("--dry-run created %s", out);
+    if (test_exists(out)) fail_msg("--dry-run created %s", out);
 }
 
 /* Three runs that cannot start (a missing corpus file) and three that can: the good ones
@@ -260,7 +222,7 @@ static void test_failing_runs_are_counted_and_do_not_stop_the_others(void **stat
              "base: %s\nset:\n  train.steps: 3\n  probe.every: 0\n  checkpoint.log_spaced: false\n"
              "grid:\n  data.corpus: [synthetic, files]\n  data.path: [/nonexistent/a.txt, /nonexistent/b.txt, /nonexistent/c.txt]\n",
              TINY);
-    write_file(path, sizeof path, dir, "s.yaml", text);
+    test_write_in(path, sizeof path, dir, "s.yaml", text);
     int rc = sinklab("sweep %s --out %s/out --jobs 2", path, dir);
     if (rc != 3) fail_msg("3 of 6 runs fail: exit %d, want 3: %.2000s", rc, OUT);
     if (!strstr(OUT, "3 of 6 runs complete, 3 failed") || !strstr(OUT, "FAILED (exit 2; see"))
@@ -270,11 +232,11 @@ static void test_failing_runs_are_counted_and_do_not_stop_the_others(void **stat
     char p[1200];
     for (int i = 0; i < 3; i++) {
         snprintf(p, sizeof p, "%s/out/%s/summary.json", dir, good[i]);
-        if (!exists(p)) fail_msg("%s missing: the good runs must complete", p);
+        if (!test_exists(p)) fail_msg("%s missing: the good runs must complete", p);
     }
     snprintf(p, sizeof p, "%s/out/corpus=files,path=_nonexistent_b.txt.log", dir);
     snprintf(p, sizeof p, "%s/out/logs/corpus=files,path=_nonexistent_b.txt.log", dir);
-    char *log = slurp(p);
+    char *log = test_read_file(p, NULL);
     if (!log || !strstr(log, "/nonexistent/b.txt")) fail_msg("%s should say what failed: %s", p, log ? log : "(none)");
     free(log);
     rc = sinklab("sweep %s --out %s/out --status", path, dir);
@@ -282,7 +244,7 @@ static void test_failing_runs_are_counted_and_do_not_stop_the_others(void **stat
         fail_msg("--status after the failures: exit %d: %.1500s", rc, OUT);
     /* summary.jsonl: one line per run, failed ones included with their status */
     snprintf(p, sizeof p, "%s/out/summary.jsonl", dir);
-    char *sum = slurp(p);
+    char *sum = test_read_file(p, NULL);
     int lines = 0;
     for (char *q = sum; q && *q; q++) lines += *q == '\n';
     if (lines != 6 || !strstr(sum, "\"status\":\"failed\"") || !strstr(sum, "\"data.path\":\"/nonexistent/c.txt\""))
@@ -295,7 +257,7 @@ static char *losses(const char *run)
 {
     char path[1200];
     snprintf(path, sizeof path, "%s/metrics.jsonl", run);
-    char *text = slurp(path);
+    char *text = test_read_file(path, NULL);
     if (!text) fail_msg("%s: missing", path);
     char *out = calloc(strlen(text) + 1, 1);
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
@@ -318,7 +280,7 @@ static void test_complete_skipped_interrupted_resumed(void **state)
     snprintf(text, sizeof text,
              "base: %s\nset:\n  train.steps: 20\n  train.schedule: constant\n  checkpoint.every: 10\n"
              "grid:\n  train.lr: [0.001, 0.002]\n", TINY);
-    write_file(path, sizeof path, dir, "s.yaml", text);
+    test_write_in(path, sizeof path, dir, "s.yaml", text);
     /* --emit slurm writes the run folders' resolved configs without training */
     int rc = sinklab("sweep %s --out %s/out --emit slurm", path, dir);
     if (rc != 0) fail_msg("--emit slurm: exit %d: %.1000s", rc, OUT);
@@ -364,17 +326,17 @@ static void test_complete_skipped_interrupted_resumed(void **state)
     rc = sinklab("compare %s/out --by train.lr", dir);
     char page[1300];
     snprintf(page, sizeof page, "%s/out/compare.html", dir);
-    if (rc != 0 || !exists(page)) fail_msg("compare: exit %d: %.1000s", rc, OUT);
+    if (rc != 0 || !test_exists(page)) fail_msg("compare: exit %d: %.1000s", rc, OUT);
     rc = sinklab("report %s %s --out %s", a, b, dir);
     snprintf(page, sizeof page, "%s/compare.html", dir);
-    if (rc != 0 || !exists(page)) fail_msg("report with two runs: exit %d, %s: %.1000s", rc, page, OUT);
+    if (rc != 0 || !test_exists(page)) fail_msg("report with two runs: exit %d, %s: %.1000s", rc, page, OUT);
     rc = sinklab("compare %s/out --by train.lrr", dir);
     if (rc != 2 || !strstr(OUT, "train.lrr")) fail_msg("compare --by an unknown key: exit %d: %.500s", rc, OUT);
     rc = sinklab("export %s/out", dir);
     if (rc != 2) fail_msg("export without a format: exit %d, want 2", rc);
     rc = sinklab("export %s/out --csv", dir);
     snprintf(page, sizeof page, "%s/out/scalars.csv", dir);
-    char *csv = slurp(page);
+    char *csv = test_read_file(page, NULL);
     if (rc != 0 || !csv || strncmp(csv, "run,train.lr,seed,step,tokens,metric,value\n", 43))
         fail_msg("export --csv: exit %d, scalars.csv starts: %.200s", rc, csv ? csv : "(none)");
     free(csv);
@@ -388,11 +350,11 @@ static void test_emitted_sbatch_is_a_job_array(void **state)
     snprintf(text, sizeof text,
              "base: %s\ngrid:\n  train.lr: [0.001, 0.002, 0.003]\nslurm:\n  cpus_per_task: 4\n  mem: 2G\n"
              "  time: \"01:00:00\"\n  partition: gpu\n  array_parallel: 2\n", TINY);
-    write_file(path, sizeof path, dir, "s.yaml", text);
+    test_write_in(path, sizeof path, dir, "s.yaml", text);
     int rc = sinklab("sweep %s --out %s/out --emit slurm", path, dir);
     if (rc != 0) fail_msg("--emit slurm: exit %d: %.1000s", rc, OUT);
     snprintf(p, sizeof p, "%s/out/sweep.sbatch", dir);
-    char *sb = slurp(p);
+    char *sb = test_read_file(p, NULL);
     const char *want[] = {"#SBATCH --array=0-2%2\n", "#SBATCH --cpus-per-task=4\n", "#SBATCH --mem=2G\n",
                           "#SBATCH --time=01:00:00\n", "#SBATCH --partition=gpu\n", "#SBATCH --requeue\n",
                           "'lr=0.003'\n", "--resume", "/logs/$NAME.log", "summary.json"};

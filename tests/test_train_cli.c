@@ -20,21 +20,12 @@
 static char OUT[1 << 20];
 static char TINY[1024];
 
+/* `sinklab ARGS` (printf-style), output in OUT */
+#define sinklab(...) test_sinklab(OUT, sizeof OUT, __VA_ARGS__)
+
 #define MAX_LINES 512
 
 /* ---- running the binary ---- */
-
-/* Runs `sinklab ARGS` (printf-style); output in OUT; returns the exit code. */
-static int sinklab(const char *fmt, ...)
-{
-    char args[4096], cmd[4400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s", test_bin(), args);
-    return test_run(cmd, OUT, sizeof OUT);
-}
 
 /* Trains tests/configs/tiny.yaml into run with extra arguments; fails the test unless exit 0. */
 static void train_ok(const char *run, const char *extra)
@@ -43,39 +34,9 @@ static void train_ok(const char *run, const char *extra)
     if (rc != 0) fail_msg("sinklab train --out %s %s: exit %d: %.2000s", run, extra, rc, OUT);
 }
 
-static void fresh_run(char *run, size_t cap, const char *tag)
-{
-    char dir[512];
-    test_tmpdir(dir, sizeof dir, tag);
-    snprintf(run, cap, "%s/run", dir);
-}
-
 /* ---- files ---- */
 
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) fail_msg("%s: cannot open", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)n + 1);
-    assert_non_null(b);
-    if (fread(b, 1, (size_t)n, f) != (size_t)n) fail_msg("%s: short read", path);
-    fclose(f);
-    b[n] = 0;
-    *len = (size_t)n;
-    return b;
-}
-
-static void spit(const char *path, const void *b, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f) fail_msg("%s: cannot write", path);
-    assert_int_equal(fwrite(b, 1, len, f), len);
-    fclose(f);
-}
-
+/* A non-empty regular file. */
 static int file_exists(const char *path)
 {
     struct stat st;
@@ -117,7 +78,7 @@ static void read_metrics(Metrics *m, const char *run)
     snprintf(path, sizeof path, "%s/metrics.jsonl", run);
     size_t len;
     memset(m, 0, sizeof *m);
-    m->text = (char *)slurp(path, &len);
+    m->text = test_slurp(path, &len);
     if (len == 0 || m->text[len - 1] != '\n') fail_msg("%s: empty or last line unterminated", path);
     int lineno = 0;
     for (char *p = m->text; *p; lineno++) {
@@ -234,54 +195,19 @@ static char *summary_text(const char *run)
     snprintf(path, sizeof path, "%s/summary.json", run);
     if (access(path, F_OK) != 0) return NULL;
     size_t len;
-    return (char *)slurp(path, &len);
+    return test_slurp(path, &len);
 }
 
-/* ---- checkpoints: a minimal ZIP walker (docs/CHECKPOINT.md) ---- */
-
-static uint32_t g16(const unsigned char *p) { return p[0] | (uint32_t)p[1] << 8; }
-static uint32_t g32(const unsigned char *p) { return g16(p) | g16(p + 2) << 16; }
-static void s32(unsigned char *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (v >> (8 * i)) & 0xff; }
-
-typedef struct { char name[200]; size_t central, local, data, size; } Entry;
-
-static size_t end_record(const unsigned char *b, size_t len, const char *path)
-{
-    for (size_t i = len - 22 + 1; len >= 22 && i-- > 0;)
-        if (g32(b + i) == 0x06054b50u) return i;
-    fail_msg("%s: no ZIP end record", path);
-    return 0;
-}
-
-static int list_entries(const unsigned char *b, size_t len, Entry *out, int cap, const char *path)
-{
-    size_t e = end_record(b, len, path), p = g32(b + e + 16);
-    int n = (int)g16(b + e + 10);
-    assert_true(n <= cap);
-    for (int i = 0; i < n; i++) {
-        assert_int_equal(g32(b + p), 0x02014b50u);
-        size_t nl = g16(b + p + 28);
-        Entry *x = &out[i];
-        assert_true(nl > 4 && nl < sizeof x->name);
-        memcpy(x->name, b + p + 46, nl);
-        x->name[nl - 4] = 0;   /* drop ".npy" */
-        x->central = p;
-        x->local = g32(b + p + 42);
-        x->size = g32(b + p + 24);
-        x->data = x->local + 30 + g16(b + x->local + 26) + g16(b + x->local + 28);
-        p += 46 + nl + g16(b + p + 30) + g16(b + p + 32);
-    }
-    return n;
-}
+/* ---- checkpoints (read with testutil's ZIP walker) ---- */
 
 /* Every member but `config` (which names the run folder) is byte-identical: parameters, Adam
  * moments, state, rng, format. A differing float is named with its index and both values. */
 static void assert_same_checkpoint_state(const char *pa, const char *pb)
 {
     size_t la, lb;
-    unsigned char *a = slurp(pa, &la), *b = slurp(pb, &lb);
-    Entry ea[256], eb[256];
-    int na = list_entries(a, la, ea, 256, pa), nb = list_entries(b, lb, eb, 256, pb);
+    unsigned char *a = (unsigned char *)test_slurp(pa, &la), *b = (unsigned char *)test_slurp(pb, &lb);
+    TestZipEntry ea[256], eb[256];
+    int na = test_zip_entries(a, la, ea, 256, pa), nb = test_zip_entries(b, lb, eb, 256, pb);
     if (na != nb) fail_msg("%s has %d members, %s has %d", pa, na, pb, nb);
     int n_param = 0;
     for (int i = 0; i < na; i++) {
@@ -292,7 +218,7 @@ static void assert_same_checkpoint_state(const char *pa, const char *pb)
         if (ea[i].size != eb[i].size) fail_msg("member '%s': %zu vs %zu bytes", ea[i].name, ea[i].size, eb[i].size);
         const unsigned char *da = a + ea[i].data, *db = b + eb[i].data;
         if (!memcmp(da, db, ea[i].size)) continue;
-        size_t hdr = 10 + g16(da + 8), k = hdr;
+        size_t hdr = 10 + test_le16(da + 8), k = hdr;
         while (k < ea[i].size && !memcmp(da + k, db + k, 4)) k += 4;
         float fa = 0, fb = 0;
         if (k + 4 <= ea[i].size) { memcpy(&fa, da + k, 4); memcpy(&fb, db + k, 4); }
@@ -302,24 +228,6 @@ static void assert_same_checkpoint_state(const char *pa, const char *pb)
     if (n_param == 0) fail_msg("%s: no param/ members", pa);
     free(a);
     free(b);
-}
-
-/* Recomputes every member CRC and the central-directory CRC in the ZIP comment, so a deliberate
- * edit is seen as intact by the CRC checks and only the edit itself can be refused. */
-static void fix_crcs(unsigned char *b, size_t len, const char *path)
-{
-    Entry es[256];
-    int n = list_entries(b, len, es, 256, path);
-    for (int i = 0; i < n; i++) {
-        uint32_t c = (uint32_t)crc32(0, b + es[i].data, (uInt)es[i].size);
-        s32(b + es[i].local + 14, c);
-        s32(b + es[i].central + 16, c);
-    }
-    size_t e = end_record(b, len, path), off = g32(b + e + 16), sz = g32(b + e + 12);
-    uint32_t c = (uint32_t)crc32(0, b + off, (uInt)sz);
-    char hex[9];
-    snprintf(hex, sizeof hex, "%08" PRIx32, c);
-    memcpy(b + len - 8, hex, 8);
 }
 
 typedef enum { DAMAGE_FLIP, DAMAGE_TRUNCATE, DAMAGE_VERSION } Damage;
@@ -333,11 +241,11 @@ static const char *damage_name(Damage d)
 static const char *damage_checkpoint(const char *path, Damage d)
 {
     size_t len;
-    unsigned char *b = slurp(path, &len);
+    unsigned char *b = (unsigned char *)test_slurp(path, &len);
     const char *want = "";
     if (d == DAMAGE_FLIP) {
-        Entry es[256];
-        int n = list_entries(b, len, es, 256, path);
+        TestZipEntry es[256];
+        int n = test_zip_entries(b, len, es, 256, path);
         for (int i = 0; i < n; i++)
             if (!strcmp(es[i].name, "param/wte")) b[es[i].data + es[i].size / 2] ^= 0x40;
         want = "section 'param/wte' CRC mismatch";
@@ -345,16 +253,16 @@ static const char *damage_checkpoint(const char *path, Damage d)
         len /= 2;
         want = "truncated";
     } else {
-        Entry es[256];
-        int n = list_entries(b, len, es, 256, path), k = -1;
+        TestZipEntry es[256];
+        int n = test_zip_entries(b, len, es, 256, path), k = -1;
         for (int i = 0; i < n; i++)
             if (!strcmp(es[i].name, "format")) k = i;
         assert_true(k >= 0);
-        s32(b + es[k].data + es[k].size - 4, CKPT_FORMAT_VERSION + 1);
-        fix_crcs(b, len, path);
+        test_put_le32(b + es[k].data + es[k].size - 4, CKPT_FORMAT_VERSION + 1);
+        test_zip_fix_crcs(b, len, path);
         want = "format version";
     }
-    spit(path, b, len);
+    test_write_file(path, b, len);
     free(b);
     return want;
 }
@@ -366,8 +274,8 @@ static void test_same_config_twice_gives_identical_losses_and_weights(void **sta
 {
     (void)state;
     char a[600], b[600], ca[700], cb[700];
-    fresh_run(a, sizeof a, "tr_det_a");
-    fresh_run(b, sizeof b, "tr_det_b");
+    test_fresh_run(a, sizeof a, "tr_det_a");
+    test_fresh_run(b, sizeof b, "tr_det_b");
     train_ok(a, "");
     train_ok(b, "");
     Metrics ma, mb;
@@ -392,8 +300,8 @@ static void test_resume_with_more_steps_matches_the_straight_run(void **state)
     (void)state;
     const char *common = "--set train.schedule=constant --set probe.eps=[0.2,0.5,0.8]";
     char straight[600], half[600], extra[600], ca[700], cb[700];
-    fresh_run(straight, sizeof straight, "tr_res_full");
-    fresh_run(half, sizeof half, "tr_res_half");
+    test_fresh_run(straight, sizeof straight, "tr_res_full");
+    test_fresh_run(half, sizeof half, "tr_res_half");
     train_ok(straight, common);
     snprintf(extra, sizeof extra, "%s --set train.steps=10", common);
     train_ok(half, extra);
@@ -420,7 +328,7 @@ static void test_resume_with_more_steps_matches_the_straight_run(void **state)
     char cfg[700];
     snprintf(cfg, sizeof cfg, "%s/config.yaml", half);
     size_t len;
-    char *text = (char *)slurp(cfg, &len);
+    char *text = test_slurp(cfg, &len);
     if (!strstr(text, "  steps: 20\n")) fail_msg("%s does not say steps: 20 after the resume", cfg);
     free(text);
     free(os); free(oh); free(fs); free(fh);
@@ -433,7 +341,7 @@ static void test_resume_with_a_different_model_is_refused(void **state)
 {
     (void)state;
     char run[600];
-    fresh_run(run, sizeof run, "tr_res_diff");
+    test_fresh_run(run, sizeof run, "tr_res_diff");
     train_ok(run, "--set train.steps=10");
     int rc = sinklab("train %s --out %s --resume --set model.d_ff=128", TINY, run);
     if (rc != 2) fail_msg("resume with model.d_ff changed: exit %d, want 2: %.1000s", rc, OUT);
@@ -448,17 +356,17 @@ static void test_existing_run_folder_needs_resume_or_force(void **state)
 {
     (void)state;
     char run[600], metrics[700], ckpt[700];
-    fresh_run(run, sizeof run, "tr_guard");
+    test_fresh_run(run, sizeof run, "tr_guard");
     train_ok(run, "--set train.steps=10");
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", run);
     snprintf(ckpt, sizeof ckpt, "%s/checkpoints/step_0000010.ckpt", run);
     size_t lm, lc, lm2, lc2;
-    unsigned char *m0 = slurp(metrics, &lm), *c0 = slurp(ckpt, &lc);
+    unsigned char *m0 = (unsigned char *)test_slurp(metrics, &lm), *c0 = (unsigned char *)test_slurp(ckpt, &lc);
     int rc = sinklab("train %s --out %s --set train.steps=5", TINY, run);
     if (rc != 2) fail_msg("training into an existing folder: exit %d, want 2: %.1000s", rc, OUT);
     if (!strstr(OUT, run) || !strstr(OUT, "--resume") || !strstr(OUT, "--force"))
         fail_msg("the refusal should name %s and suggest --resume or --force: %.1000s", run, OUT);
-    unsigned char *m1 = slurp(metrics, &lm2), *c1 = slurp(ckpt, &lc2);
+    unsigned char *m1 = (unsigned char *)test_slurp(metrics, &lm2), *c1 = (unsigned char *)test_slurp(ckpt, &lc2);
     if (lm != lm2 || memcmp(m0, m1, lm)) fail_msg("%s changed although the run was refused", metrics);
     if (lc != lc2 || memcmp(c0, c1, lc)) fail_msg("%s changed although the run was refused", ckpt);
 
@@ -483,7 +391,7 @@ static void test_force_does_not_remove_a_folder_that_is_not_a_run(void **state)
     char dir[512], keep[700];
     test_tmpdir(dir, sizeof dir, "tr_force_guard");
     snprintf(keep, sizeof keep, "%s/precious.c", dir);
-    spit(keep, "int main(void) { return 0; }\n", 29);
+    test_write_file(keep, "int main(void) { return 0; }\n", 29);
     int rc = sinklab("train %s --out %s --force", TINY, dir);
     if (rc != 2) fail_msg("--force on a folder that is not a run: exit %d, want 2: %.800s", rc, OUT);
     if (!strstr(OUT, "not a run folder")) fail_msg("the refusal should say 'not a run folder': %.800s", OUT);
@@ -500,7 +408,7 @@ static void test_damaged_checkpoint_is_refused_and_resume_falls_back(void **stat
 {
     (void)state;
     char base[600];
-    fresh_run(base, sizeof base, "tr_dmg_base");
+    test_fresh_run(base, sizeof base, "tr_dmg_base");
     train_ok(base, "--set checkpoint.optimizer_state=all");
     Metrics mb;
     read_metrics(&mb, base);
@@ -548,7 +456,7 @@ static void test_nonfinite_loss_stops_with_exit_1_and_keeps_the_checkpoint(void 
 {
     (void)state;
     char run[600], ckpt[700];
-    fresh_run(run, sizeof run, "tr_nan");
+    test_fresh_run(run, sizeof run, "tr_nan");
     int rc = sinklab("train %s --out %s --set train.lr=1e6 --set train.grad_clip=0 "
                      "--set train.warmup_steps=0", TINY, run);
     if (rc != 1) fail_msg("diverging run: exit %d, want 1: %.2000s", rc, OUT);
@@ -584,7 +492,7 @@ static void test_analyze_reproduces_the_probe_lines_of_training(void **state)
         if (rc != 0) fail_msg("analyze %s: exit %d: %.1000s", ckpt, rc, OUT);
         snprintf(path, sizeof path, "%s/an/analysis_step_%07d.json", dir, steps[i]);
         size_t len;
-        char *got_text = (char *)slurp(path, &len);
+        char *got_text = test_slurp(path, &len);
         char *line = metrics_line(m.text, steps[i]);
         if (!line) fail_msg("metrics.jsonl has no line for step %d", steps[i]);
         char *want = object_member(line, "probe"), *got = object_member(got_text, "probe");
@@ -602,7 +510,7 @@ static void test_analyze_reproduces_the_probe_lines_of_training(void **state)
     char path[800];
     snprintf(path, sizeof path, "%s/walk/emergence.jsonl", dir);
     size_t len;
-    char *em = (char *)slurp(path, &len);
+    char *em = test_slurp(path, &len);
     int n = 0;
     for (char *p = em; *p; n++) {
         char *end = strchr(p, '\n');
@@ -643,11 +551,11 @@ static void test_run_folder_is_complete_and_its_config_reproduces_the_run(void *
     }
     size_t len;
     snprintf(path, sizeof path, "%s/checkpoints/latest", run);
-    char *latest = (char *)slurp(path, &len);
+    char *latest = test_slurp(path, &len);
     if (strcmp(latest, "step_0000020.ckpt\n")) fail_msg("checkpoints/latest says '%s', want step_0000020.ckpt", latest);
     free(latest);
     snprintf(path, sizeof path, "%s/log.txt", run);
-    char *log = (char *)slurp(path, &len);
+    char *log = test_slurp(path, &len);
     if (!strstr(log, "done: 20 steps")) fail_msg("log.txt lacks the closing 'done: 20 steps' line: %.1000s", log);
     free(log);
     /* run_info.json records the thread count and the OpenBLAS build */
@@ -726,7 +634,7 @@ static void test_bad_usage_and_bad_config_exit_2_naming_the_problem(void **state
     snprintf(run, sizeof run, "%s/run", dir);
     snprintf(bad, sizeof bad, "%s/bad.yaml", dir);
     const char *yaml = "model:\n  n_layer: 2\n  n_haed: 2\n";
-    spit(bad, yaml, strlen(yaml));
+    test_write_file(bad, yaml, strlen(yaml));
 
     snprintf(args, sizeof args, "train %s --out %s --frobnicate", TINY, run);
     expect_exit_2("unknown option", args, "--frobnicate");
@@ -773,7 +681,7 @@ static void test_torch_loader_reproduces_the_validation_loss(void **state)
     if (test_run(cmd, OUT, sizeof OUT) != 0)
         fail_msg("%s cannot import torch and numpy (install them: apt-get install python3-torch "
                  "python3-numpy): %.500s", PY, OUT);
-    fresh_run(run, sizeof run, "tr_torch");
+    test_fresh_run(run, sizeof run, "tr_torch");
     train_ok(run, "--set probe.every=0");
     Metrics m;
     read_metrics(&m, run);
@@ -816,8 +724,8 @@ static void test_one_and_two_threads_agree(void **state)
     const char *quick = "--set train.steps=6 --set probe.every=0 --set checkpoint.every=0 "
                         "--set checkpoint.log_spaced=false --set train.eval_every=3";
     char a[600], b[600], extra[600];
-    fresh_run(a, sizeof a, "tr_thr1");
-    fresh_run(b, sizeof b, "tr_thr2");
+    test_fresh_run(a, sizeof a, "tr_thr1");
+    test_fresh_run(b, sizeof b, "tr_thr2");
     snprintf(extra, sizeof extra, "%s --set train.threads=1", quick);
     train_ok(a, extra);
     snprintf(extra, sizeof extra, "%s --set train.threads=2", quick);
@@ -844,17 +752,17 @@ static void test_failed_force_keeps_the_earlier_run(void **state)
 {
     (void)state;
     char run[600], ckpt[700];
-    fresh_run(run, sizeof run, "tr_force_fail");
+    test_fresh_run(run, sizeof run, "tr_force_fail");
     train_ok(run, "--set train.steps=10");
     snprintf(ckpt, sizeof ckpt, "%s/checkpoints/step_0000010.ckpt", run);
     size_t l0, l1;
-    unsigned char *c0 = slurp(ckpt, &l0);
+    unsigned char *c0 = (unsigned char *)test_slurp(ckpt, &l0);
     int rc = sinklab("train %s --out %s --quiet --force --set data.corpus=files "
                      "--set data.paths=/nonexistent/corpus.txt", TINY, run);
     if (rc != 2) fail_msg("--force with a missing corpus: exit %d, want 2: %.1000s", rc, OUT);
     if (!strstr(OUT, "/nonexistent/corpus.txt"))
         fail_msg("the error (even with --quiet) should name the missing file: %.1000s", OUT);
-    unsigned char *c1 = slurp(ckpt, &l1);
+    unsigned char *c1 = (unsigned char *)test_slurp(ckpt, &l1);
     if (l0 != l1 || memcmp(c0, c1, l0)) fail_msg("%s changed although the run never started", ckpt);
     free(c0);
     free(c1);
@@ -866,15 +774,15 @@ static void test_analyze_reproduces_two_thread_runs(void **state)
 {
     (void)state;
     char run[600], path[800];
-    fresh_run(run, sizeof run, "tr_an2");
+    test_fresh_run(run, sizeof run, "tr_an2");
     train_ok(run, "--set train.threads=2");
     int rc = sinklab("analyze %s", run);
     if (rc != 0) fail_msg("analyze %s: exit %d: %.1000s", run, rc, OUT);
     snprintf(path, sizeof path, "%s/metrics.jsonl", run);
     size_t len;
-    char *metrics = (char *)slurp(path, &len);
+    char *metrics = test_slurp(path, &len);
     snprintf(path, sizeof path, "%s/analysis/emergence.jsonl", run);
-    char *em = (char *)slurp(path, &len);
+    char *em = test_slurp(path, &len);
     int64_t steps[3] = {0, 10, 20};
     for (int i = 0; i < 3; i++) {
         char *want_line = metrics_line(metrics, steps[i]), *got_line = metrics_line(em, steps[i]);
@@ -894,7 +802,7 @@ static void test_alpha0_is_absent_when_key_0_is_blocked(void **state)
 {
     (void)state;
     char run[600];
-    fresh_run(run, sizeof run, "tr_block0");
+    test_fresh_run(run, sizeof run, "tr_block0");
     train_ok(run, "--set train.steps=5 --set 'model.mask.edits=[{block_key: 0}]'");
     Metrics m;
     read_metrics(&m, run);
@@ -910,7 +818,7 @@ static void test_report_command_rewrites_the_report(void **state)
 {
     (void)state;
     char run[600], path[700];
-    fresh_run(run, sizeof run, "tr_report");
+    test_fresh_run(run, sizeof run, "tr_report");
     train_ok(run, "--set train.steps=5 --set output.report=false");
     snprintf(path, sizeof path, "%s/report.html", run);
     if (file_exists(path)) fail_msg("%s written although output.report is false", path);

@@ -8,6 +8,7 @@
 #include "analysis/runset.h"
 #include "train/commands.h"
 #include "train/config.h"
+#include "train/config_flat.h"
 
 static void usage(FILE *f)
 {
@@ -52,6 +53,7 @@ int cmd_compare(int argc, char **argv)
     const char *paths[256];
     RunSet rs;
     memset(&rs, 0, sizeof rs);
+    rs.read_config = config_flatten_run;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);

@@ -6,6 +6,7 @@
 #include "analysis/export.h"
 #include "analysis/runset.h"
 #include "train/commands.h"
+#include "train/config_flat.h"
 
 static void usage(FILE *f)
 {
@@ -48,6 +49,7 @@ int cmd_export(int argc, char **argv)
     }
     RunSet rs;
     memset(&rs, 0, sizeof rs);
+    rs.read_config = config_flatten_run;
     char err[1024];
     for (int i = 0; i < n_paths; i++)
         if (runset_add(&rs, paths[i], err, sizeof err) != 0) {

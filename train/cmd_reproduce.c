@@ -23,6 +23,7 @@
 #include "base/check.h"
 #include "base/files.h"
 #include "train/commands.h"
+#include "train/config_flat.h"
 #include "train/sweep.h"
 
 extern char **environ;
@@ -307,6 +308,7 @@ static int reproduce_one(const ReproduceArgs *a, const char *bin, const char *ou
     }
     RunSet rs;
     memset(&rs, 0, sizeof rs);
+    rs.read_config = config_flatten_run;
     char err[PATH_CAP];
     if (runset_add(&rs, runs_dir, err, sizeof err)) fprintf(stderr, "sinklab reproduce: %s\n", err);
     runset_finish(&rs);

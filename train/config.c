@@ -584,6 +584,12 @@ const char *config_key_name(size_t i)
     return NULL;
 }
 
+int config_key_written(const char *key)
+{
+    const KeyDef *d = find_key(key, NULL);
+    return d && !(d->flags & KEY_NOWRITE);
+}
+
 void config_run_dir(const Config *c, char *out, size_t n)
 {
     if (c->output.dir[0]) {

@@ -63,5 +63,8 @@ void config_write_reference(FILE *f);
  * key is unknown. config_key_name(i) is the i-th key of the table, NULL past the end. */
 int config_value(const Config *c, const char *key, char *out, size_t n);
 const char *config_key_name(size_t i);
+/* Whether config_write writes the key under its own name: 0 for aliases and parts of another
+ * key (data.path, data.prefix_len.min) and for unknown keys. */
+int config_key_written(const char *key);
 
 #endif

@@ -1,5 +1,6 @@
 /* config_flat.c: Config -> flat key/value pairs, through the config table (config_value), so
- * the report's header shows exactly what config.yaml holds without a second YAML reader. */
+ * the report's header and the comparison of runs (analysis/runset.h) see exactly the keys and
+ * values config.yaml holds without a second YAML reader. */
 #include "train/config_flat.h"
 
 #include <errno.h>
@@ -10,8 +11,12 @@ void config_flatten(const Config *c, KeyValueList *out)
 {
     char val[20000];
     const char *key;
-    for (size_t i = 0; (key = config_key_name(i)); i++)
-        if (config_value(c, key, val, sizeof val) == 0) kv_put(out, key, val);
+    for (size_t i = 0; (key = config_key_name(i)); i++) {
+        if (!config_key_written(key)) continue;
+        /* config_write names a single path data.path, so a sweep over data.path finds its key */
+        if (!strcmp(key, "data.paths") && c->data.n_paths == 1) kv_put(out, "data.path", c->data.paths[0]);
+        else if (config_value(c, key, val, sizeof val) == 0) kv_put(out, key, val);
+    }
 }
 
 int config_flatten_run(const char *run_dir, KeyValueList *out, char *err, size_t n_err)
