@@ -553,7 +553,12 @@ Verdict claim_verdict(const Estimate *e, int sign, double tolerance, char *reaso
         snprintf(reason, n, "no effect: the 95%% interval lies within +-%g", tolerance);
         return VERDICT_NOT_REPRODUCED;
     }
-    snprintf(reason, n, "the 95%% interval includes 0 (p = %.3g)", e->p);
+    /* a point interval at 0: every resample gave no effect, i.e. the runs' values do not differ */
+    if (e->lo == 0 && e->hi == 0)
+        snprintf(reason, n, "no variation: every resample gives exactly 0 (the runs' values are "
+                 "identical where the statistic compares them)");
+    else
+        snprintf(reason, n, "the 95%% interval includes 0 (p = %.3g)", e->p);
     return VERDICT_INCONCLUSIVE;
 }
 

@@ -2,6 +2,7 @@
 #include "tests/testutil.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "analysis/claim.h"
 #include "analysis/stats.h"
@@ -174,6 +175,10 @@ static void test_verdict_follows_the_predicted_direction(void **state)
     Estimate flat = {0.001, -0.01, 0.012, 0.4, 5};
     assert_int_equal(claim_verdict(&flat, -1, 0.05, why, sizeof why), VERDICT_NOT_REPRODUCED);
     assert_int_equal(claim_verdict(&flat, -1, 0, why, sizeof why), VERDICT_INCONCLUSIVE);
+    /* identical runs: a point interval at 0 says so instead of "includes 0" */
+    Estimate none = {0, 0, 0, 1, 10};
+    assert_int_equal(claim_verdict(&none, +1, 0, why, sizeof why), VERDICT_INCONCLUSIVE);
+    if (!strstr(why, "no variation")) fail_msg("reason: %s", why);
     /* a large p keeps an interval on the predicted side inconclusive */
     Estimate weak = {0.3, 0.1, 0.5, 0.2, 3};
     assert_int_equal(claim_verdict(&weak, +1, 0, why, sizeof why), VERDICT_INCONCLUSIVE);
