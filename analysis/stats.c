@@ -1,4 +1,4 @@
-/* stats.c: rank correlation, permutation tests and stratified bootstrap intervals (stats.h). */
+/* stats.c: rank correlation, permutation tests and bootstrap intervals (stats.h). */
 #include "analysis/stats.h"
 
 #include <math.h>

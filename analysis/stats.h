@@ -1,8 +1,9 @@
 /* stats.h: the statistics that decide a claim across seeds. Small samples (3-5 seeds per arm)
  * rule out normal approximations, so everything here is exact or resampling-based: Spearman's
  * rank correlation with a permutation p-value, differences of means with permutation p-values,
- * and percentile-bootstrap intervals that resample runs within each arm (stratified), so every
- * resample keeps every arm. All resampling uses a fixed-seed generator: the same runs always
+ * and percentile-bootstrap intervals: a difference resamples runs within each arm (stratified,
+ * so every resample keeps both arms); a trend resamples whole runs (a run's x with its y, since
+ * resampling within each x biases rho upward). All resampling uses a fixed-seed generator: the same runs always
  * give the same numbers. */
 #ifndef SINKLAB_STATS_H
 #define SINKLAB_STATS_H
@@ -22,7 +23,7 @@ typedef struct {
 
 /* Spearman's rho of y against x (average ranks for ties). NaN when either is constant. */
 double stats_spearman(const double *x, const double *y, int n);
-/* rho with a bootstrap interval (runs resampled within each distinct x) and the permutation
+/* rho with a bootstrap interval (whole runs resampled: x with its y) and the permutation
  * p-value of rho >= observed (sign = +1) or rho <= observed (sign = -1). */
 Estimate stats_trend(const double *x, const double *y, int n, int sign);
 /* mean(b) - mean(a) with a stratified bootstrap interval and the permutation p-value of a

@@ -21,4 +21,11 @@ grep -q 'sinklab reproduce C2 --scale micro' "$OUT/REPORT.md" || { echo "FAIL: n
 # a second run reuses the finished run (no training: the sweep reports it complete)
 "$BIN" reproduce C2 --scale micro --claims "$SRC/configs/claims" --out "$OUT" > "$OUT/log2.txt" 2>&1
 grep -q 'all complete' "$OUT/log2.txt" || { cat "$OUT/log2.txt"; echo "FAIL: the finished run was not reused"; exit 1; }
+# a run whose config.yaml cannot be read leaves the claim undecided, saying why (not "0 of 1 finished")
+cp "$OUT/C2/runs/seed=0/config.yaml" "$OUT/config.keep"
+printf 'model:\n  n_layr: 2\n' > "$OUT/C2/runs/seed=0/config.yaml"
+"$BIN" reproduce C2 --scale micro --no-run --claims "$SRC/configs/claims" --out "$OUT" > "$OUT/log3.txt" 2>&1 || true
+grep -q 'inconclusive: a run could not be read' "$OUT/log3.txt" && grep -q 'n_layr' "$OUT/log3.txt" ||
+    { cat "$OUT/log3.txt"; echo "FAIL: an unreadable run's config was not reported as the reason"; exit 1; }
+cp "$OUT/config.keep" "$OUT/C2/runs/seed=0/config.yaml"
 echo "1 passed, 0 failed"

@@ -190,6 +190,23 @@ static void test_config_values_read_as_config_yaml_writes_them(void **state)
     runset_free(&rs);
 }
 
+/* The parts of a range key stay readable on their own (runs can be compared by
+ * data.prefix_len.max); aliases (data.paths for data.path) do not double the keys. */
+static void test_parts_of_a_range_key_are_readable(void **state)
+{
+    char dir[512];
+    test_tmpdir(dir, sizeof dir, "cmp_parts");
+    test_write_in(NULL, 0, dir, "config.yaml", "model:\n  kind: prefix_lm\ndata:\n  prefix_len: {min: 2, max: 9}\n");
+    RunSet rs;
+    init_set(&rs);
+    load_set(&rs, dir);
+    const char *lo = run_config(&rs.runs[0], "data.prefix_len.min"), *hi = run_config(&rs.runs[0], "data.prefix_len.max");
+    if (!lo || !hi || strcmp(lo, "2") || strcmp(hi, "9"))
+        fail_msg("data.prefix_len.min '%s', .max '%s'; want 2 and 9", lo ? lo : "(none)", hi ? hi : "(none)");
+    assert_null(run_config(&rs.runs[0], "data.path"));
+    runset_free(&rs);
+}
+
 /* A config.yaml with an unknown key is refused naming the file, line, column and key. */
 static void test_unknown_config_key_is_refused_with_its_place(void **state)
 {
@@ -212,6 +229,7 @@ int main(void)
         cmocka_unit_test(test_sweep_runs_in_natural_order),
         cmocka_unit_test(test_not_a_run_folder_is_refused),
         cmocka_unit_test(test_config_values_read_as_config_yaml_writes_them),
+        cmocka_unit_test(test_parts_of_a_range_key_are_readable),
         cmocka_unit_test(test_unknown_config_key_is_refused_with_its_place),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

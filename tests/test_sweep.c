@@ -136,9 +136,20 @@ static void test_zip_names_tell_every_column_apart(void **state)
     load_err(err, sizeof err, "sw_dup1", "grid:\n  train.lr: [0.1, 0.2, 0.1]\n");
     if (!strstr(err, "s.yaml:3:24:") || !strstr(err, "'0.1' listed twice")) fail_msg("error: %s", err);
     load_err(err, sizeof err, "sw_dup2", "zip:\n  train.lr: [0.1, 0.1]\n  train.steps: [3, 3]\n");
-    if (!strstr(err, "columns 1 and 2 are identical")) fail_msg("error: %s", err);
+    if (!strstr(err, "columns 1 and 2 give the same run name")) fail_msg("error: %s", err);
     load_err(err, sizeof err, "sw_dup3", "grid:\n  data.paths: [x/y, x_y]\n");
-    if (!strstr(err, "share the folder 'paths=x_y'")) fail_msg("error: %s", err);
+    if (!strstr(err, "values 'x/y' and 'x_y' give the same folder name")) fail_msg("error: %s", err);
+    /* ... but a zip group names a further key when that tells such values apart */
+    load_ok(&s, "sw_zipclean", "zip:\n  data.paths: [x/y, x_y]\n  train.lr: [0.1, 0.2]\n");
+    SweepRun r;
+    sweep_run_at(&s, 1, "D", &r);
+    assert_string_equal(r.name, "paths=x_y,lr=0.2");
+    sweep_free(&s);
+    /* a zip key that never names a run does not force full keys on one that does */
+    load_ok(&s, "sw_zipclash", "zip:\n  data.seq_len: [16, 32]\n  probe.seq_len: [16, 32]\nseeds: [0]\n");
+    sweep_run_at(&s, 1, "D", &r);
+    assert_string_equal(r.name, "seq_len=32,seed=0");
+    sweep_free(&s);
 }
 
 /* A sweep that sets train.threads keeps it whatever --jobs asks. */

@@ -310,7 +310,8 @@ static int reproduce_one(const ReproduceArgs *a, const char *bin, const char *ou
     memset(&rs, 0, sizeof rs);
     rs.read_config = config_flatten_run;
     char err[PATH_CAP];
-    if (runset_add(&rs, runs_dir, err, sizeof err)) fprintf(stderr, "sinklab reproduce: %s\n", err);
+    int unreadable = runset_add(&rs, runs_dir, err, sizeof err) != 0;
+    if (unreadable) fprintf(stderr, "sinklab reproduce: %s\n", err);
     runset_finish(&rs);
     double *deltas = xcalloc((size_t)rs.n + 1, sizeof *deltas);
     for (int i = 0; i < rs.n; i++) {
@@ -331,6 +332,11 @@ static int reproduce_one(const ReproduceArgs *a, const char *bin, const char *ou
         sweep_free(&sw);
     }
     claim_decide(c, &rs, deltas, n_expected > 0 ? n_expected : rs.n, res);
+    /* runs after an unreadable one were never read: no verdict from the rest */
+    if (unreadable) {
+        res->verdict = VERDICT_INCONCLUSIVE;
+        snprintf(res->reason, sizeof res->reason, "a run could not be read, so the claim is not decided: %.400s", err);
+    }
     printf("   %s: %s\n", VERDICT_NAMES[res->verdict], res->reason);
     free(deltas);
     runset_free(&rs);

@@ -7,12 +7,23 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A part of a written key (data.prefix_len.max of data.prefix_len), as opposed to an alias:
+ * parts stay readable on their own, so runs can be compared by them. */
+static int is_part_of_written_key(const char *key)
+{
+    char parent[128];
+    const char *dot = strrchr(key, '.');
+    if (!dot || (size_t)(dot - key) >= sizeof parent) return 0;
+    snprintf(parent, sizeof parent, "%.*s", (int)(dot - key), key);
+    return config_key_written(parent);
+}
+
 void config_flatten(const Config *c, KeyValueList *out)
 {
     char val[20000];
     const char *key;
     for (size_t i = 0; (key = config_key_name(i)); i++) {
-        if (!config_key_written(key)) continue;
+        if (!config_key_written(key) && !is_part_of_written_key(key)) continue;
         /* config_write names a single path data.path, so a sweep over data.path finds its key */
         if (!strcmp(key, "data.paths") && c->data.n_paths == 1) kv_put(out, "data.path", c->data.paths[0]);
         else if (config_value(c, key, val, sizeof val) == 0) kv_put(out, key, val);

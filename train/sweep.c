@@ -233,15 +233,31 @@ static int parse_top(YamlDoc *c, Sweep *s, yaml_node_t *root)
 }
 
 /* Two columns of axis a agree on its first m keys. */
+/* The character a folder name holds for c: outside [A-Za-z0-9._+=,-] it is '_' (append_clean). */
+static char folder_char(char c)
+{
+    return isalnum((unsigned char)c) || strchr("._+=,-", c) ? c : '_';
+}
+
+/* Two values give the same text in a folder name ("a/b" and "a_b" do). */
+static int same_in_folder(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++)
+        if (folder_char(*a) != folder_char(*b)) return 0;
+    return *a == *b;
+}
+
+/* Two columns of axis a name their runs alike on its first m keys. */
 static int columns_agree(const SweepAxis *ax, int i, int j, int m)
 {
     for (int k = 0; k < m; k++)
-        if (strcmp(ax->values[i][k], ax->values[j][k])) return 0;
+        if (!same_in_folder(ax->values[i][k], ax->values[j][k])) return 0;
     return 1;
 }
 
 /* How many leading keys name axis a's runs: the fewest whose values tell every two columns
- * apart (a zip group whose first key repeats a value, e.g. [true, false, false], needs more). */
+ * apart in a folder name (a zip group whose first key repeats a value, e.g. [true, false,
+ * false], needs more). */
 static int count_named_keys(const Sweep *s, const SweepAxis *ax, char *err, size_t n_err)
 {
     for (int m = 1; m <= ax->n_keys; m++) {
@@ -254,12 +270,16 @@ static int count_named_keys(const Sweep *s, const SweepAxis *ax, char *err, size
         for (int j = i + 1; j < ax->n_values; j++)
             if (columns_agree(ax, i, j, ax->n_keys)) {
                 const int *w = ax->where[j * SWEEP_MAX_ZIP_KEYS];
-                if (ax->n_keys == 1)
+                if (ax->n_keys > 1)
+                    sl_errf(err, n_err, "%s:%d:%d: zip: columns %d and %d give the same run name in every key "
+                            "(both runs would share one folder)", s->path, w[0], w[1], i + 1, j + 1);
+                else if (!strcmp(ax->values[i][0], ax->values[j][0]))
                     sl_errf(err, n_err, "%s:%d:%d: %s: value '%s' listed twice (both runs would share one folder)",
                             s->path, w[0], w[1], ax->keys[0], ax->values[j][0]);
                 else
-                    sl_errf(err, n_err, "%s:%d:%d: zip: columns %d and %d are identical in every key (both runs "
-                            "would share one folder)", s->path, w[0], w[1], i + 1, j + 1);
+                    sl_errf(err, n_err, "%s:%d:%d: %s: values '%s' and '%s' give the same folder name (characters "
+                            "outside [A-Za-z0-9._+=,-] become '_')", s->path, w[0], w[1], ax->keys[0],
+                            ax->values[i][0], ax->values[j][0]);
                 return -1;
             }
     return -1;
@@ -283,8 +303,9 @@ static int name_axes(Sweep *s, char *err, size_t n_err)
         for (int k = 0; k < s->axes[a].n_keys; k++) {
             const char *key = s->axes[a].keys[k], *dot = strrchr(key, '.'), *tail = dot ? dot + 1 : key;
             int clash = s->n_seeds && !strcmp(tail, "seed");
+            /* only keys that appear in run names can clash */
             for (int b = 0; b < s->n_axes; b++)
-                for (int j = 0; j < s->axes[b].n_keys; j++) {
+                for (int j = 0; j < s->axes[b].n_named; j++) {
                     const char *other = s->axes[b].keys[j], *od = strrchr(other, '.');
                     clash |= (a != b || k != j) && !strcmp(tail, od ? od + 1 : other);
                 }
@@ -374,8 +395,7 @@ const char *sweep_value(const Sweep *s, const SweepRun *r, int a, int k)
 static void append_clean(char *out, size_t cap, const char *text)
 {
     size_t len = strlen(out);
-    for (const char *p = text; *p && len + 1 < cap; p++)
-        out[len++] = isalnum((unsigned char)*p) || strchr("._+=,-", *p) ? *p : '_';
+    for (const char *p = text; *p && len + 1 < cap; p++) out[len++] = folder_char(*p);
     out[len] = 0;
 }
 
