@@ -11,7 +11,7 @@
  * them, without -march=native. No FMA is enabled (and C11 mode keeps -ffp-contract=off), so both
  * clones round every element identically: results do not depend on the clone. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define SL_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#define SL_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define SL_VECTOR_CLONES
 #endif

@@ -71,6 +71,14 @@ static size_t rows_of(const Tensor *x) { return x->size / (size_t)x->shape[x->nd
 
 /* ---- linear: y (N, O) = x (N, K) W^T + b, W (O, K) ---- */
 
+/* db (O) += sum over the N rows of dy (N, O), rows in order (each column its own chain, so the
+ * loop vectorises across columns with the serial loop's sums). */
+static void bias_grad(float *restrict db, const float *restrict dy, int N, int O)
+{
+    for (int r = 0; r < N; r++)
+        for (int o = 0; o < O; o++) db[o] += dy[(size_t)r * O + o];
+}
+
 static void linear_backward(Node *n)
 {
     Tensor *y = n->out, *x = n->in[0], *W = n->in[1], *b = n->in[2];
@@ -82,11 +90,7 @@ static void linear_backward(Node *n)
     if (W->grad)
         gemm(1, 0, O, K, N, 1.0f, y->grad, O,
                     x->data, K, 1.0f, W->grad, K);
-    if (b && b->grad)
-        for (int r = 0; r < N; r++) {
-            const float *dy = y->grad + (size_t)r * O;
-            for (int o = 0; o < O; o++) b->grad[o] += dy[o];
-        }
+    if (b && b->grad) bias_grad(b->grad, y->grad, N, O);
 }
 
 Tensor *op_linear(Graph *g, Tensor *x, Tensor *W, Tensor *b)
