@@ -513,6 +513,13 @@ static void attention_backward(Node *n)
     const AttnCtx *c = n->ctx;
     int BH = c->B * c->H, D = c->D;
     int n_threads = omp_get_max_threads();
+    /* every product below adds into these gradients (beta = 1) */
+    grad_clear(c->q);
+    grad_clear(c->k);
+    grad_clear(c->v);
+    grad_clear(c->sink_k);
+    grad_clear(c->sink_v);
+    grad_clear(c->sink_logit);
     Scratch *sc = scratch_for_threads(c->arena, n_threads, c->T);
     SinkPartials sp;
     sp.dsk = arena_alloc(c->arena, (size_t)BH * D * sizeof(float));
@@ -648,6 +655,7 @@ Tensor *op_attention(Graph *g, Tensor *q, Tensor *k, Tensor *v, int n_head,
                            &sc[omp_get_thread_num()], c, bh / c->H, bh % c->H);
     if (out->grad) {
         Node *n = graph_node(g, "attention", attention_backward, out);
+        n->lazy_grads = 1;
         n->in[0] = q;
         n->in[1] = k;
         n->in[2] = v;

@@ -83,10 +83,12 @@ static void linear_backward(Node *n)
 {
     Tensor *y = n->out, *x = n->in[0], *W = n->in[1], *b = n->in[2];
     int N = n->iarg[0], K = n->iarg[1], O = n->iarg[2];
-    /* forward was: y = x W^T + b */
+    /* forward was: y = x W^T + b; the first contribution to dx is written (beta = 0) */
     if (x->grad)
         gemm(0, 0, N, K, O, 1.0f, y->grad, O,
-                    W->data, K, 1.0f, x->grad, K);
+                    W->data, K, grad_fresh(x) ? 0.0f : 1.0f, x->grad, K);
+    grad_clear(W);
+    grad_clear(b);
     if (W->grad)
         gemm(1, 0, O, K, N, 1.0f, y->grad, O,
                     x->data, K, 1.0f, W->grad, K);
@@ -118,6 +120,7 @@ Tensor *op_linear(Graph *g, Tensor *x, Tensor *W, Tensor *b)
         gemm(0, 1, N, O, K, 1.0f, x->data, K, W->data, K, b ? 1.0f : 0.0f, y->data, O);
     if (y->grad) {
         Node *n = graph_node(g, "linear", linear_backward, y);
+        n->lazy_grads = 1;
         n->in[0] = x; n->in[1] = W; n->in[2] = b;
         n->iarg[0] = N; n->iarg[1] = K; n->iarg[2] = O;
     }

@@ -95,11 +95,12 @@ static void norm_param_grads(float *restrict dgamma, float *restrict dbeta,
     }
 }
 
-static void norm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+static void norm_backward(float *dx, int write, float *dgamma, float *dbeta, const float *dy, const float *x,
                           const float *mean, const float *rstd, const float *gamma, int N, int C,
                           int rms)
 {
     if (dx) {
+        /* write: dx holds nothing yet, so it is assigned instead of added to */
         #pragma omp parallel for schedule(static) if (N >= 64)
         for (int n0 = 0; n0 < N; n0 += NORM_ROWS) {
             int nr = N - n0 < NORM_ROWS ? N - n0 : NORM_ROWS;
@@ -112,10 +113,13 @@ static void norm_backward(float *dx, float *dgamma, float *dbeta, const float *d
                 const float *dyr = dy + (size_t)n * C, *xr = x + (size_t)n * C;
                 float *dxr = dx + (size_t)n * C;
                 float mg = rms ? 0.0f : (float)(sum_g[r] / C), mgx = (float)(sum_gx[r] / C);
-                for (int c = 0; c < C; c++) {
-                    float xhat = (xr[c] - mean[n]) * rstd[n];
-                    dxr[c] += rstd[n] * (dyr[c] * gamma[c] - mg - xhat * mgx);
-                }
+                float m = mean[n], rs = rstd[n];
+                if (write)
+                    for (int c = 0; c < C; c++)
+                        dxr[c] = rs * (dyr[c] * gamma[c] - mg - ((xr[c] - m) * rs) * mgx);
+                else
+                    for (int c = 0; c < C; c++)
+                        dxr[c] += rs * (dyr[c] * gamma[c] - mg - ((xr[c] - m) * rs) * mgx);
             }
         }
     }
@@ -126,7 +130,10 @@ static void layernorm_node_backward(Node *n)
 {
     Tensor *y = n->out, *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
     const NormSaved *s = n->ctx;
-    norm_backward(x->grad, gamma->grad, beta ? beta->grad : NULL, y->grad, x->data, s->mean,
+    int write = grad_fresh(x);
+    grad_clear(gamma);
+    grad_clear(beta);
+    norm_backward(x->grad, write, gamma->grad, beta ? beta->grad : NULL, y->grad, x->data, s->mean,
                   s->rstd, gamma->data, n->iarg[0], n->iarg[1], n->iarg[2]);
 }
 
@@ -146,6 +153,7 @@ static Tensor *norm_op(Graph *g, Tensor *x, Tensor *gamma, Tensor *beta, int rms
     norm_forward(y->data, s->mean, s->rstd, x->data, gamma->data, beta ? beta->data : NULL, N, C, rms);
     if (y->grad) {
         Node *n = graph_node(g, rms ? "rmsnorm" : "layernorm", layernorm_node_backward, y);
+        n->lazy_grads = 1;
         n->in[0] = x; n->in[1] = gamma; n->in[2] = beta;
         n->iarg[0] = N; n->iarg[1] = C; n->iarg[2] = rms;
         n->ctx = s;
