@@ -1,5 +1,6 @@
 /* ops_norm.c: layernorm and rmsnorm over the last dimension, mean/rstd saved for backward. */
 #include "model/autograd.h"
+#include "model/fastmath.h"
 
 #include <math.h>
 
@@ -18,6 +19,7 @@ static const float *group_row(const float *x, int r, int nr, int C)
 }
 
 /* mean (0 for rms) and rstd of the nr <= NORM_ROWS rows of x (nr, C). */
+SL_VECTOR_CLONES
 static void norm_stats(float *mean, float *rstd, const float *x, int nr, int C, int rms)
 {
     const float *xr[NORM_ROWS];
@@ -39,6 +41,17 @@ static void norm_stats(float *mean, float *rstd, const float *x, int nr, int C, 
     }
 }
 
+/* y = (x - m) rs gamma + beta over one row of C (beta may be NULL). */
+SL_VECTOR_CLONES
+static void norm_row_forward(float *restrict y, const float *restrict x, const float *gamma,
+                             const float *beta, float m, float rs, int C)
+{
+    if (beta)
+        for (int c = 0; c < C; c++) y[c] = ((x[c] - m) * rs) * gamma[c] + beta[c];
+    else
+        for (int c = 0; c < C; c++) y[c] = ((x[c] - m) * rs) * gamma[c] + 0.0f;
+}
+
 /* x, y: (N, C); gamma, beta: (C); mean, rstd: (N). beta may be NULL; rms skips the mean. */
 static void norm_forward(float *y, float *mean, float *rstd, const float *x, const float *gamma,
                          const float *beta, int N, int C, int rms)
@@ -47,40 +60,55 @@ static void norm_forward(float *y, float *mean, float *rstd, const float *x, con
     for (int n0 = 0; n0 < N; n0 += NORM_ROWS) {
         int nr = N - n0 < NORM_ROWS ? N - n0 : NORM_ROWS;
         norm_stats(mean + n0, rstd + n0, x + (size_t)n0 * C, nr, C, rms);
-        for (int n = n0; n < n0 + nr; n++) {
-            const float *xr = x + (size_t)n * C;
-            float *yr = y + (size_t)n * C, m = mean[n], rs = rstd[n];
-            for (int c = 0; c < C; c++)
-                yr[c] = ((xr[c] - m) * rs) * gamma[c] + (beta ? beta[c] : 0.0f);
-        }
+        for (int n = n0; n < n0 + nr; n++)
+            norm_row_forward(y + (size_t)n * C, x + (size_t)n * C, gamma, beta, mean[n], rstd[n], C);
     }
 }
 
 /* sum_c dy gamma and sum_c dy gamma xhat of the nr <= NORM_ROWS rows of a group (double, in
  * column order per row, as norm_stats). */
+SL_VECTOR_CLONES
 static void norm_grad_sums(double *sum_g, double *sum_gx, const float *dy, const float *x,
                            const float *mean, const float *rstd, const float *gamma, int nr, int C)
 {
     const float *dyr[NORM_ROWS], *xr[NORM_ROWS];
     float mn[NORM_ROWS], rs[NORM_ROWS];
+    double sg[NORM_ROWS] = {0}, sgx[NORM_ROWS] = {0};
     for (int r = 0; r < NORM_ROWS; r++) {
         dyr[r] = group_row(dy, r, nr, C);
         xr[r] = group_row(x, r, nr, C);
         mn[r] = mean[r < nr ? r : 0];
         rs[r] = rstd[r < nr ? r : 0];
-        sum_g[r] = sum_gx[r] = 0.0;
     }
     for (int c = 0; c < C; c++)
         for (int r = 0; r < NORM_ROWS; r++) {
             float xhat = (xr[r][c] - mn[r]) * rs[r];
             float dg = dyr[r][c] * gamma[c];
-            sum_g[r] += dg;
-            sum_gx[r] += dg * xhat;
+            sg[r] += dg;
+            sgx[r] += dg * xhat;
         }
+    for (int r = 0; r < NORM_ROWS; r++) {
+        sum_g[r] = sg[r];
+        sum_gx[r] = sgx[r];
+    }
+}
+
+/* dx (+)= rs (dy gamma - mg - xhat mgx) over one row, xhat = (x - m) rs; write: dx holds nothing
+ * yet (assign instead of add). */
+SL_VECTOR_CLONES
+static void norm_row_backward(float *restrict dx, const float *restrict dy,
+                              const float *restrict x, const float *gamma, float m, float rs,
+                              float mg, float mgx, int C, int write)
+{
+    if (write)
+        for (int c = 0; c < C; c++) dx[c] = rs * (dy[c] * gamma[c] - mg - ((x[c] - m) * rs) * mgx);
+    else
+        for (int c = 0; c < C; c++) dx[c] += rs * (dy[c] * gamma[c] - mg - ((x[c] - m) * rs) * mgx);
 }
 
 /* dgamma += sum_n dy (x - mean) rstd, dbeta += sum_n dy: serial over rows so the sum order never
  * depends on threads; each column its own chain, vectorised across columns. */
+SL_VECTOR_CLONES
 static void norm_param_grads(float *restrict dgamma, float *restrict dbeta,
                              const float *restrict dy, const float *restrict x,
                              const float *mean, const float *rstd, int N, int C)
@@ -109,17 +137,10 @@ static void norm_backward(float *dx, int write, float *dgamma, float *dbeta, con
             norm_grad_sums(sum_g, sum_gx, dy + (size_t)n0 * C, x + (size_t)n0 * C, mean + n0,
                            rstd + n0, gamma, nr, C);
             for (int r = 0; r < nr; r++) {
-                int n = n0 + r;
-                const float *dyr = dy + (size_t)n * C, *xr = x + (size_t)n * C;
-                float *dxr = dx + (size_t)n * C;
+                size_t o = (size_t)(n0 + r) * C;
                 float mg = rms ? 0.0f : (float)(sum_g[r] / C), mgx = (float)(sum_gx[r] / C);
-                float m = mean[n], rs = rstd[n];
-                if (write)
-                    for (int c = 0; c < C; c++)
-                        dxr[c] = rs * (dyr[c] * gamma[c] - mg - ((xr[c] - m) * rs) * mgx);
-                else
-                    for (int c = 0; c < C; c++)
-                        dxr[c] += rs * (dyr[c] * gamma[c] - mg - ((xr[c] - m) * rs) * mgx);
+                norm_row_backward(dx + o, dy + o, x + o, gamma, mean[n0 + r], rstd[n0 + r], mg, mgx,
+                                  C, write);
             }
         }
     }
