@@ -498,10 +498,24 @@ static float row_backward(float *p, float *dp, float *s, float *dsk, float *dsv,
     return g;
 }
 
+/* How backward starts q, k and v's gradients when they held nothing yet (grad_fresh): each tile
+ * writes its query rows of dQ (beta = 0), each (b, h) block zeroes its own dK, dV columns just
+ * before its tiles add into them, so no pass over the whole gradients is needed. */
+typedef struct {
+    int write_dq, zero_dk, zero_dv;
+} GradStart;
+
+/* rows x D block at x with row stride C set to 0 */
+static void head_block_clear(float *x, int rows, int D, int C)
+{
+    for (int r = 0; r < rows; r++) memset(x + (size_t)r * C, 0, (size_t)D * sizeof(float));
+}
+
 /* Gradients of tile t from forward's kept P (and slopes): dP = dO V^T, the per-row derivative, then
  * dQ += dS K, dK += dS^T Q and dV += P^T dO, each one sgemm accumulating into the grads. */
 static void attn_backward_tile(Scratch *sc, float *dsk, float *dsv, float *dlogit,
-                               const AttnCtx *c, const float *dout, const Tile *t)
+                               const AttnCtx *c, const GradStart *gs, const float *dout,
+                               const Tile *t)
 {
     int D = c->D, C = c->C, m = t->m, n = t->n, b = t->b, h = t->h;
     const float *dO = head_row(dout, c, b, h, t->i0);
@@ -515,8 +529,10 @@ static void attn_backward_tile(Scratch *sc, float *dsk, float *dsv, float *dlogi
     if (c->q->grad) {
         float *dq = c->q->grad + ((size_t)b * c->T + t->i0) * C + (size_t)h * D;
         if (n)
-            sgemm(0, 0, m, D, n, 1.0f, sc->dP, n, head_row(c->k->data, c, b, h, t->k0), C, 1.0f,
-                  dq, C);
+            sgemm(0, 0, m, D, n, 1.0f, sc->dP, n, head_row(c->k->data, c, b, h, t->k0), C,
+                  gs->write_dq ? 0.0f : 1.0f, dq, C);
+        else if (gs->write_dq)
+            head_block_clear(dq, m, D, C);
         if (c->sink_k) {
             const float *skh = c->sink_k->data + (size_t)h * D;
             for (int r = 0; r < m; r++)
@@ -532,15 +548,17 @@ static void attn_backward_tile(Scratch *sc, float *dsk, float *dsv, float *dlogi
 }
 
 static void attn_backward_block(Scratch *sc, SinkPartials *sp, const AttnCtx *c,
-                                const float *dout, int b, int h)
+                                const GradStart *gs, const float *dout, int b, int h)
 {
-    size_t bh = (size_t)b * c->H + h;
+    size_t bh = (size_t)b * c->H + h, head = (size_t)b * c->T * c->C + (size_t)h * c->D;
     float dlogit = 0.0f;
     memset(sp->dsk + bh * c->D, 0, (size_t)c->D * sizeof(float));
     memset(sp->dsv + bh * c->D, 0, (size_t)c->D * sizeof(float));
+    if (gs->zero_dk) head_block_clear(c->k->grad + head, c->T, c->D, c->C);
+    if (gs->zero_dv) head_block_clear(c->v->grad + head, c->T, c->D, c->C);
     for (int i0 = 0; i0 < c->T; i0 += ATTN_TILE) {
         Tile t = tile_make(c, b, h, i0);
-        attn_backward_tile(sc, sp->dsk + bh * c->D, sp->dsv + bh * c->D, &dlogit, c, dout, &t);
+        attn_backward_tile(sc, sp->dsk + bh * c->D, sp->dsv + bh * c->D, &dlogit, c, gs, dout, &t);
     }
     sp->dlogit[bh] = dlogit;
 }
@@ -565,7 +583,14 @@ static void attention_backward(Node *n)
     const AttnCtx *c = n->ctx;
     int BH = c->B * c->H, D = c->D;
     int n_threads = omp_get_max_threads();
-    /* every product below adds into these gradients (beta = 1) */
+    /* q, k, v sharing one gradient (a test may pass one tensor twice) take the plain way: zero
+     * first, then every product adds */
+    GradStart gs = {0};
+    if (c->q->grad != c->k->grad && c->q->grad != c->v->grad && c->k->grad != c->v->grad) {
+        gs.write_dq = grad_fresh(c->q);
+        gs.zero_dk = grad_fresh(c->k);
+        gs.zero_dv = grad_fresh(c->v);
+    }
     grad_clear(c->q);
     grad_clear(c->k);
     grad_clear(c->v);
@@ -581,7 +606,7 @@ static void attention_backward(Node *n)
     int par = attn_work(c) >= ATTN_PARALLEL_MIN;
     #pragma omp parallel for schedule(static) num_threads(n_threads) if (par)
     for (int bh = 0; bh < BH; bh++)
-        attn_backward_block(&sc[omp_get_thread_num()], &sp, c, dout, bh / c->H, bh % c->H);
+        attn_backward_block(&sc[omp_get_thread_num()], &sp, c, &gs, dout, bh / c->H, bh % c->H);
     sink_grads_reduce(c, &sp);
 }
 

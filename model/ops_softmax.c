@@ -89,7 +89,7 @@ Tensor *op_cross_entropy(Graph *g, Tensor *logits, const int32_t *targets, const
     int V = logits->shape[logits->ndim - 1];
     int N = (int)(logits->size / (size_t)V);
     CeSaved *s = arena_alloc(&g->arena, sizeof *s);
-    s->probs = arena_alloc(&g->arena, logits->size * sizeof(float));
+    s->probs = arena_alloc_uninit(&g->arena, logits->size * sizeof(float));   /* every row written */
     s->targets = targets;
     s->mask = mask;
     softmax_rows(s->probs, logits->data, (size_t)N, V);
