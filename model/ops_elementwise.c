@@ -29,6 +29,16 @@ static void accumulate_rows(float *db, const float *x, const float *w, size_t ro
 
 /* ---- add / sub ---- */
 
+/* y (+)= s x over n elements; write: y holds nothing yet (assign instead of add). */
+SL_VECTOR_CLONES
+static void span_axpy(float *restrict y, const float *restrict x, float s, size_t n, int write)
+{
+    if (write)
+        for (size_t i = 0; i < n; i++) y[i] = s * x[i];
+    else
+        for (size_t i = 0; i < n; i++) y[i] += s * x[i];
+}
+
 static void addsub_backward(Node *n)
 {
     Tensor *y = n->out, *a = n->in[0], *b = n->in[1];
@@ -38,13 +48,11 @@ static void addsub_backward(Node *n)
         if (grad_fresh(a))
             for (size_t i = 0; i < a->size; i++) a->grad[i] = y->grad[i];
         else
-            for (size_t i = 0; i < a->size; i++) a->grad[i] += y->grad[i];
+            span_axpy(a->grad, y->grad, 1.0f, a->size, 0);
     }
     if (b->grad) {
-        if (b->size == y->size && grad_fresh(b))
-            for (size_t i = 0; i < b->size; i++) b->grad[i] = sign * y->grad[i];
-        else if (b->size == y->size)
-            for (size_t i = 0; i < b->size; i++) b->grad[i] += sign * y->grad[i];
+        if (b->size == y->size)
+            span_axpy(b->grad, y->grad, sign, b->size, grad_fresh(b));
         else {
             grad_clear(b);
             size_t C = b->size;

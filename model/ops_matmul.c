@@ -3,6 +3,7 @@
  * threads: one thread pool instead of two. (With OpenBLAS's pthread pool next to OpenMP's, idle
  * workers of each spin while the other works; on 2 cores 2 threads ran 3x slower than 1.) */
 #include "model/autograd.h"
+#include "model/fastmath.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -73,6 +74,7 @@ static size_t rows_of(const Tensor *x) { return x->size / (size_t)x->shape[x->nd
 
 /* db (O) += sum over the N rows of dy (N, O), rows in order (each column its own chain, so the
  * loop vectorises across columns with the serial loop's sums). */
+SL_VECTOR_CLONES
 static void bias_grad(float *restrict db, const float *restrict dy, int N, int O)
 {
     for (int r = 0; r < N; r++)
