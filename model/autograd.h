@@ -1,6 +1,7 @@
 /* autograd.h: a define-by-run tape and every differentiable op sinklab's models are built from.
  * Each op computes its output now and, when the graph records and some input carries a gradient,
- * appends a node whose backward accumulates (+=) into the inputs' gradients. Forward and backward
+ * appends a node whose backward accumulates (+=) into the inputs' gradients, or writes the first
+ * contribution into a gradient that holds nothing yet (grad_fresh, below). Forward and backward
  * of an op live side by side in one ops_*.c file. */
 #ifndef SINKLAB_AUTOGRAD_H
 #define SINKLAB_AUTOGRAD_H
