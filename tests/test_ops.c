@@ -58,8 +58,8 @@ static size_t run_backward(Graph *g, BuildFn f, Case *c, float **R, TestRng *rng
         *R = buf;
     }
     assert_non_null(y->grad);
-    memcpy(y->grad, *R, y->size * sizeof(float));
-    for (int i = g->n_nodes - 1; i >= 0; i--) g->nodes[i].backward(&g->nodes[i]);
+    /* through the tape's own walk: op outputs' gradients start pending (see graph_output) */
+    graph_backward_seeded(g, y, *R);
     return y->size;
 }
 
