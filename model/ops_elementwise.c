@@ -6,6 +6,8 @@
 
 /* Big enough that an OpenMP fork pays for itself. */
 #define PAR_MIN 32768
+/* Elementwise loops split over threads in chunks of this many elements (no result depends on it). */
+#define SPAN_CHUNK 4096
 
 static int is_row_of(const Tensor *b, const Tensor *a)
 {
@@ -45,15 +47,24 @@ static void addsub_backward(Node *n)
     float sign = n->farg[0];
     /* a first contribution is written; a and b may share one gradient (then b adds) */
     if (a->grad) {
-        if (grad_fresh(a))
-            for (size_t i = 0; i < a->size; i++) a->grad[i] = y->grad[i];
-        else
-            span_axpy(a->grad, y->grad, 1.0f, a->size, 0);
+        int write = grad_fresh(a);
+        size_t len = a->size, n_chunks = (len + SPAN_CHUNK - 1) / SPAN_CHUNK;
+        #pragma omp parallel for schedule(static) if (len > PAR_MIN)
+        for (size_t ch = 0; ch < n_chunks; ch++) {
+            size_t o = ch * SPAN_CHUNK, w = len - o < SPAN_CHUNK ? len - o : SPAN_CHUNK;
+            span_axpy(a->grad + o, y->grad + o, 1.0f, w, write);
+        }
     }
     if (b->grad) {
-        if (b->size == y->size)
-            span_axpy(b->grad, y->grad, sign, b->size, grad_fresh(b));
-        else {
+        if (b->size == y->size) {
+            int write = grad_fresh(b);
+            size_t len = b->size, n_chunks = (len + SPAN_CHUNK - 1) / SPAN_CHUNK;
+            #pragma omp parallel for schedule(static) if (len > PAR_MIN)
+            for (size_t ch = 0; ch < n_chunks; ch++) {
+                size_t o = ch * SPAN_CHUNK, w = len - o < SPAN_CHUNK ? len - o : SPAN_CHUNK;
+                span_axpy(b->grad + o, y->grad + o, sign, w, write);
+            }
+        } else {
             grad_clear(b);
             size_t C = b->size;
             for (size_t r = 0; r < y->size / C; r++)

@@ -72,13 +72,27 @@ static size_t rows_of(const Tensor *x) { return x->size / (size_t)x->shape[x->nd
 
 /* ---- linear: y (N, O) = x (N, K) W^T + b, W (O, K) ---- */
 
-/* db (O) += sum over the N rows of dy (N, O), rows in order (each column its own chain, so the
- * loop vectorises across columns with the serial loop's sums). */
+/* db (W) += sum over the N rows of dy (N, W; row stride ld), rows in order (each column its own
+ * chain, so the loop vectorises across columns with the serial loop's sums). */
 SL_VECTOR_CLONES
-static void bias_grad(float *restrict db, const float *restrict dy, int N, int O)
+static void bias_grad_cols(float *restrict db, const float *restrict dy, int N, int W, int ld)
 {
     for (int r = 0; r < N; r++)
-        for (int o = 0; o < O; o++) db[o] += dy[(size_t)r * O + o];
+        for (int o = 0; o < W; o++) db[o] += dy[(size_t)r * ld + o];
+}
+
+/* The bias gradient with its columns split over the threads in blocks: each column still sums
+ * its rows in order, so results do not depend on the thread count. */
+#define BIAS_COL_BLOCK 64
+static void bias_grad(float *db, const float *dy, int N, int O)
+{
+    int nb = omp_get_max_threads() > 1 ? (O + BIAS_COL_BLOCK - 1) / BIAS_COL_BLOCK : 1;
+    int w = (O + nb - 1) / nb;
+    #pragma omp parallel for schedule(static) if (nb > 1 && (size_t)N * O > 65536)
+    for (int j = 0; j < nb; j++) {
+        int o0 = j * w, wj = O - o0 < w ? O - o0 : w;
+        if (wj > 0) bias_grad_cols(db + o0, dy + o0, N, wj, O);
+    }
 }
 
 static void linear_backward(Node *n)

@@ -3,6 +3,7 @@
 #include "model/fastmath.h"
 
 #include <math.h>
+#include <omp.h>
 
 typedef struct { float *mean, *rstd; } NormSaved;
 
@@ -109,17 +110,34 @@ static void norm_row_backward(float *restrict dx, const float *restrict dy,
 /* dgamma += sum_n dy (x - mean) rstd, dbeta += sum_n dy: serial over rows so the sum order never
  * depends on threads; each column its own chain, vectorised across columns. */
 SL_VECTOR_CLONES
-static void norm_param_grads(float *restrict dgamma, float *restrict dbeta,
-                             const float *restrict dy, const float *restrict x,
-                             const float *mean, const float *rstd, int N, int C)
+static void norm_param_grads_cols(float *restrict dgamma, float *restrict dbeta,
+                                  const float *restrict dy, const float *restrict x,
+                                  const float *mean, const float *rstd, int N, int W, int C)
 {
     for (int n = 0; n < N; n++) {
         const float *dyr = dy + (size_t)n * C, *xr = x + (size_t)n * C;
         float m = mean[n], rs = rstd[n];
         if (dgamma)
-            for (int c = 0; c < C; c++) dgamma[c] += dyr[c] * (xr[c] - m) * rs;
+            for (int c = 0; c < W; c++) dgamma[c] += dyr[c] * (xr[c] - m) * rs;
         if (dbeta)
-            for (int c = 0; c < C; c++) dbeta[c] += dyr[c];
+            for (int c = 0; c < W; c++) dbeta[c] += dyr[c];
+    }
+}
+
+/* Columns (of width W, row stride C) split over the threads in blocks; each column's sum over
+ * rows keeps its order, so the thread count changes nothing. */
+#define NORM_COL_BLOCK 64
+static void norm_param_grads(float *dgamma, float *dbeta, const float *dy, const float *x,
+                             const float *mean, const float *rstd, int N, int C)
+{
+    int nb = omp_get_max_threads() > 1 ? (C + NORM_COL_BLOCK - 1) / NORM_COL_BLOCK : 1;
+    int w = (C + nb - 1) / nb;
+    #pragma omp parallel for schedule(static) if (nb > 1 && N >= 64)
+    for (int j = 0; j < nb; j++) {
+        int c0 = j * w, wj = C - c0 < w ? C - c0 : w;
+        if (wj > 0)
+            norm_param_grads_cols(dgamma ? dgamma + c0 : NULL, dbeta ? dbeta + c0 : NULL,
+                                  dy + c0, x + c0, mean, rstd, N, wj, C);
     }
 }
 
