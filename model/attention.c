@@ -444,6 +444,7 @@ typedef struct {
  * dp holds dO_i . v_j on entry and the gradient of the pre-scale scores q_i . k_j on return (0
  * outside the mask). Returns the gradient of the pre-scale sink key score; dsk, dsv and *dlogit
  * are accumulated. */
+SL_VECTOR_CLONES
 static float row_backward(float *p, float *dp, float *s, float *dsk, float *dsv, float *dlogit,
                           const AttnCtx *c, const Tile *t, const float *doi, int r)
 {
