@@ -3,8 +3,10 @@
  * their key ranges: the four products are cblas_sgemm calls on the strided head columns, the
  * normalizers are row loops. Work is split over (b, h) blocks; each block is computed by one
  * thread in a fixed order, and per-head sink gradients are reduced serially over b, so results
- * are bit-identical for any thread count. Backward recomputes each tile's probabilities with the
- * same code as forward, so nothing of size T^2 is saved (scratch is ATTN_TILE x T per thread). */
+ * are bit-identical for any thread count. When training, forward keeps each tile's weights for
+ * backward (the tiles' spans: about half of B H T^2 floats under a causal mask; also the slopes
+ * for the sigmoid forms); inference keeps nothing of size T^2 (scratch is ATTN_TILE x T per
+ * thread). */
 #include "model/attention.h"
 #include "model/fastmath.h"
 
@@ -27,6 +29,13 @@ typedef struct {
     int *row_lo, *row_hi;        /* (B, T): first and last allowed key of each query */
     uint8_t *row_dense;          /* (B, T): 1 if every key in [lo, hi] is allowed (causal rows) */
     Arena *arena;                /* backward scratch */
+    /* Kept by forward for backward (NULL in inference): every tile's weights P (m, n) and, for
+     * the sigmoid forms, slopes S, the tile of (b, h, i0) at tile_offset; each row's extra terms
+     * at ((b H + h) T + i). */
+    float *kept_p, *kept_s;
+    struct RowExtra *kept_ex;
+    size_t *block_start;         /* (B H): offset of block (b, h)'s tiles, in (b, h) order */
+    size_t *tile_start;          /* (B, n_tiles): offset of tile i0 / ATTN_TILE within a block of b */
 } AttnCtx;
 
 /* Queries are processed in tiles of this many rows against the union of their key ranges: the
@@ -53,7 +62,7 @@ typedef struct {
 } Tile;
 
 /* The extra (non-data) terms of one row after normalisation. */
-typedef struct {
+typedef struct RowExtra {
     float key;                   /* weight of the sink key (it carries sink_v, if any) */
     float logit;                 /* weight of the learned sink logit term */
     float fixed;                 /* softmax1's exp(0) term */
@@ -235,6 +244,44 @@ static Tile tile_make(const AttnCtx *c, int b, int h, int i0)
     return t;
 }
 
+static int n_tiles(const AttnCtx *c) { return (c->T + ATTN_TILE - 1) / ATTN_TILE; }
+
+/* Where forward keeps tile t's (m, n) weights: the tiles of one (b, h) block are consecutive,
+ * blocks in (b, h) order. */
+static size_t tile_offset(const AttnCtx *c, const Tile *t)
+{
+    return c->block_start[(size_t)t->b * c->H + t->h] +
+           c->tile_start[(size_t)t->b * n_tiles(c) + t->i0 / ATTN_TILE];
+}
+
+static Tile tile_make(const AttnCtx *c, int b, int h, int i0);
+
+/* Sizes the kept weights (tile spans depend on b's mask only, not on h) and allocates them, with
+ * the slopes for the sigmoid forms and every row's extra terms. */
+static void attn_keep_alloc(AttnCtx *c, Arena *a)
+{
+    int nt = n_tiles(c);
+    c->tile_start = arena_alloc_uninit(a, (size_t)c->B * nt * sizeof(size_t));
+    c->block_start = arena_alloc_uninit(a, (size_t)c->B * c->H * sizeof(size_t));
+    size_t total = 0;
+    for (int b = 0; b < c->B; b++) {
+        size_t in_block = 0;
+        for (int ti = 0; ti < nt; ti++) {
+            Tile t = tile_make(c, b, 0, ti * ATTN_TILE);
+            c->tile_start[(size_t)b * nt + ti] = in_block;
+            in_block += (size_t)t.m * t.n;
+        }
+        for (int h = 0; h < c->H; h++) {
+            c->block_start[(size_t)b * c->H + h] = total;
+            total += in_block;
+        }
+    }
+    c->kept_p = arena_alloc_uninit(a, total * sizeof(float));
+    int sigmoid_form = c->norm == ATTN_SIGMOID || c->norm == ATTN_SIGMOID_NORM || c->norm == ATTN_RELU;
+    c->kept_s = sigmoid_form ? arena_alloc_uninit(a, total * sizeof(float)) : NULL;
+    c->kept_ex = arena_alloc_uninit(a, (size_t)c->B * c->H * c->T * sizeof(RowExtra));
+}
+
 /* S (m, n) = Q_tile K_span^T / sqrt(D): one sgemm on the strided head columns. */
 static void tile_scores(float *S, const AttnCtx *c, const Tile *t)
 {
@@ -346,23 +393,26 @@ static void attn_forward_tile(float *out, float *keep, float *mass, Scratch *sc,
                               const Tile *t)
 {
     int T = c->T, D = c->D, n = t->n;
-    tile_scores(sc->S, c, t);
+    float *P = c->kept_p ? c->kept_p + tile_offset(c, t) : sc->P;
+    float *S = c->kept_s ? c->kept_s + tile_offset(c, t) : sc->S;
+    tile_scores(S, c, t);
     for (int r = 0; r < t->m; r++) {
         RowExtra ex;
-        row_weights(sc->P + (size_t)r * n, &ex, sc->S + (size_t)r * n, c, t, r);
+        row_weights(P + (size_t)r * n, &ex, S + (size_t)r * n, c, t, r);
         sc->g[r] = ex.key;
         size_t row = ((size_t)t->b * c->H + t->h) * T + t->i0 + r;
+        if (c->kept_ex) c->kept_ex[row] = ex;
         if (keep) {
             float *kr = keep + row * T;
             memset(kr, 0, (size_t)T * sizeof(float));
-            if (n) memcpy(kr + t->k0, sc->P + (size_t)r * n, (size_t)n * sizeof(float));
+            if (n) memcpy(kr + t->k0, P + (size_t)r * n, (size_t)n * sizeof(float));
         }
         if (mass) mass[row] = ex.key + ex.logit + ex.fixed;
     }
     /* forward: o_i = sum_j p_j v_j + p_key sink_v */
     float *o = out + ((size_t)t->b * T + t->i0) * c->C + (size_t)t->h * D;
     if (n)
-        sgemm(0, 0, t->m, D, n, 1.0f, sc->P, n, head_row(c->v->data, c, t->b, t->h, t->k0), c->C,
+        sgemm(0, 0, t->m, D, n, 1.0f, P, n, head_row(c->v->data, c, t->b, t->h, t->k0), c->C,
               0.0f, o, c->C);
     else
         for (int r = 0; r < t->m; r++) memset(o + (size_t)r * c->C, 0, (size_t)D * sizeof(float));
@@ -389,18 +439,20 @@ typedef struct {
     float *dsk, *dsv, *dlogit;   /* (B*H, D), (B*H, D), (B*H) */
 } SinkPartials;
 
-/* Score gradients of row r of tile t (forward row_weights, then the normalizer's derivative):
- * p, dp and s are the row's (n) slices of the tile; dp holds dO_i . v_j on entry and the
- * gradient of the pre-scale scores q_i . k_j on return (0 outside the mask). Returns the
- * gradient of the pre-scale sink key score; dsk, dsv and *dlogit are accumulated. */
+/* Score gradients of row r of tile t (the normalizer's derivative at forward's kept weights):
+ * p, dp and s (the slopes; NULL for the softmax family) are the row's (n) slices of the tile;
+ * dp holds dO_i . v_j on entry and the gradient of the pre-scale scores q_i . k_j on return (0
+ * outside the mask). Returns the gradient of the pre-scale sink key score; dsk, dsv and *dlogit
+ * are accumulated. */
+SL_VECTOR_CLONES
 static float row_backward(float *p, float *dp, float *s, float *dsk, float *dsv, float *dlogit,
                           const AttnCtx *c, const Tile *t, const float *doi, int r)
 {
     int T = c->T, D = c->D, b = t->b, h = t->h, i = t->i0 + r, n = t->n;
     int lo = c->row_lo[b * T + i] - t->k0, hi = c->row_hi[b * T + i] - t->k0;
     const float *sv = c->sink_v ? c->sink_v->data + (size_t)h * D : NULL;
-    RowExtra ex;
-    row_weights(p, &ex, s, c, t, r);
+    /* p, s and the extra terms are forward's (row_weights), kept */
+    RowExtra ex = c->kept_ex[((size_t)b * c->H + h) * T + i];
     /* forward was: o_i = sum_j p_j v_j + p_key sink_v */
     float dp_key = sv ? dotf(doi, sv, D) : 0.0f;
     float ds_key = 0.0f, ds_logit = 0.0f, rho, iz;
@@ -447,24 +499,41 @@ static float row_backward(float *p, float *dp, float *s, float *dsk, float *dsv,
     return g;
 }
 
-/* Gradients of tile t: recompute S and P, dP = dO V^T, the per-row derivative, then
+/* How backward starts q, k and v's gradients when they held nothing yet (grad_fresh): each tile
+ * writes its query rows of dQ (beta = 0), each (b, h) block zeroes its own dK, dV columns just
+ * before its tiles add into them, so no pass over the whole gradients is needed. */
+typedef struct {
+    int write_dq, zero_dk, zero_dv;
+} GradStart;
+
+/* rows x D block at x with row stride C set to 0 */
+static void head_block_clear(float *x, int rows, int D, int C)
+{
+    for (int r = 0; r < rows; r++) memset(x + (size_t)r * C, 0, (size_t)D * sizeof(float));
+}
+
+/* Gradients of tile t from forward's kept P (and slopes): dP = dO V^T, the per-row derivative, then
  * dQ += dS K, dK += dS^T Q and dV += P^T dO, each one sgemm accumulating into the grads. */
 static void attn_backward_tile(Scratch *sc, float *dsk, float *dsv, float *dlogit,
-                               const AttnCtx *c, const float *dout, const Tile *t)
+                               const AttnCtx *c, const GradStart *gs, const float *dout,
+                               const Tile *t)
 {
     int D = c->D, C = c->C, m = t->m, n = t->n, b = t->b, h = t->h;
     const float *dO = head_row(dout, c, b, h, t->i0);
-    tile_scores(sc->S, c, t);
+    float *P = c->kept_p + tile_offset(c, t);
+    float *S = c->kept_s ? c->kept_s + tile_offset(c, t) : NULL;
     if (n)
         sgemm(0, 1, m, n, D, 1.0f, dO, C, head_row(c->v->data, c, b, h, t->k0), C, 0.0f, sc->dP, n);
     for (int r = 0; r < m; r++)
-        sc->g[r] = row_backward(sc->P + (size_t)r * n, sc->dP + (size_t)r * n, sc->S + (size_t)r * n,
+        sc->g[r] = row_backward(P + (size_t)r * n, sc->dP + (size_t)r * n, S ? S + (size_t)r * n : NULL,
                                 dsk, dsv, dlogit, c, t, dO + (size_t)r * C, r);
     if (c->q->grad) {
         float *dq = c->q->grad + ((size_t)b * c->T + t->i0) * C + (size_t)h * D;
         if (n)
-            sgemm(0, 0, m, D, n, 1.0f, sc->dP, n, head_row(c->k->data, c, b, h, t->k0), C, 1.0f,
-                  dq, C);
+            sgemm(0, 0, m, D, n, 1.0f, sc->dP, n, head_row(c->k->data, c, b, h, t->k0), C,
+                  gs->write_dq ? 0.0f : 1.0f, dq, C);
+        else if (gs->write_dq)
+            head_block_clear(dq, m, D, C);
         if (c->sink_k) {
             const float *skh = c->sink_k->data + (size_t)h * D;
             for (int r = 0; r < m; r++)
@@ -475,20 +544,22 @@ static void attn_backward_tile(Scratch *sc, float *dsk, float *dsv, float *dlogi
         sgemm(1, 0, n, D, m, 1.0f, sc->dP, n, head_row(c->q->data, c, b, h, t->i0), C, 1.0f,
               c->k->grad + ((size_t)b * c->T + t->k0) * C + (size_t)h * D, C);
     if (n && c->v->grad)
-        sgemm(1, 0, n, D, m, 1.0f, sc->P, n, dO, C, 1.0f,
+        sgemm(1, 0, n, D, m, 1.0f, P, n, dO, C, 1.0f,
               c->v->grad + ((size_t)b * c->T + t->k0) * C + (size_t)h * D, C);
 }
 
 static void attn_backward_block(Scratch *sc, SinkPartials *sp, const AttnCtx *c,
-                                const float *dout, int b, int h)
+                                const GradStart *gs, const float *dout, int b, int h)
 {
-    size_t bh = (size_t)b * c->H + h;
+    size_t bh = (size_t)b * c->H + h, head = (size_t)b * c->T * c->C + (size_t)h * c->D;
     float dlogit = 0.0f;
     memset(sp->dsk + bh * c->D, 0, (size_t)c->D * sizeof(float));
     memset(sp->dsv + bh * c->D, 0, (size_t)c->D * sizeof(float));
+    if (gs->zero_dk) head_block_clear(c->k->grad + head, c->T, c->D, c->C);
+    if (gs->zero_dv) head_block_clear(c->v->grad + head, c->T, c->D, c->C);
     for (int i0 = 0; i0 < c->T; i0 += ATTN_TILE) {
         Tile t = tile_make(c, b, h, i0);
-        attn_backward_tile(sc, sp->dsk + bh * c->D, sp->dsv + bh * c->D, &dlogit, c, dout, &t);
+        attn_backward_tile(sc, sp->dsk + bh * c->D, sp->dsv + bh * c->D, &dlogit, c, gs, dout, &t);
     }
     sp->dlogit[bh] = dlogit;
 }
@@ -513,6 +584,20 @@ static void attention_backward(Node *n)
     const AttnCtx *c = n->ctx;
     int BH = c->B * c->H, D = c->D;
     int n_threads = omp_get_max_threads();
+    /* q, k, v sharing one gradient (a test may pass one tensor twice) take the plain way: zero
+     * first, then every product adds */
+    GradStart gs = {0};
+    if (c->q->grad != c->k->grad && c->q->grad != c->v->grad && c->k->grad != c->v->grad) {
+        gs.write_dq = grad_fresh(c->q);
+        gs.zero_dk = grad_fresh(c->k);
+        gs.zero_dv = grad_fresh(c->v);
+    }
+    grad_clear(c->q);
+    grad_clear(c->k);
+    grad_clear(c->v);
+    grad_clear(c->sink_k);
+    grad_clear(c->sink_v);
+    grad_clear(c->sink_logit);
     Scratch *sc = scratch_for_threads(c->arena, n_threads, c->T);
     SinkPartials sp;
     sp.dsk = arena_alloc(c->arena, (size_t)BH * D * sizeof(float));
@@ -522,7 +607,7 @@ static void attention_backward(Node *n)
     int par = attn_work(c) >= ATTN_PARALLEL_MIN;
     #pragma omp parallel for schedule(static) num_threads(n_threads) if (par)
     for (int bh = 0; bh < BH; bh++)
-        attn_backward_block(&sc[omp_get_thread_num()], &sp, c, dout, bh / c->H, bh % c->H);
+        attn_backward_block(&sc[omp_get_thread_num()], &sp, c, &gs, dout, bh / c->H, bh % c->H);
     sink_grads_reduce(c, &sp);
 }
 
@@ -633,6 +718,9 @@ Tensor *op_attention(Graph *g, Tensor *q, Tensor *k, Tensor *v, int n_head,
     int needs_grad = q->grad || k->grad || v->grad || (c->sink_k && c->sink_k->grad) ||
                      (c->sink_v && c->sink_v->grad) || (c->sink_logit && c->sink_logit->grad);
     Tensor *out = graph_output(g, 3, q->shape, needs_grad);
+    /* backward reads the kept weights instead of recomputing them (scores, max, exp, sum: about
+     * a third of attention's cost) */
+    if (out->grad) attn_keep_alloc(c, &g->arena);
     int n_threads = omp_get_max_threads();
     Scratch *sc = scratch_for_threads(&g->arena, n_threads, c->T);
     static int blas_single;
@@ -648,6 +736,7 @@ Tensor *op_attention(Graph *g, Tensor *q, Tensor *k, Tensor *v, int n_head,
                            &sc[omp_get_thread_num()], c, bh / c->H, bh % c->H);
     if (out->grad) {
         Node *n = graph_node(g, "attention", attention_backward, out);
+        n->lazy_grads = 1;
         n->in[0] = q;
         n->in[1] = k;
         n->in[2] = v;

@@ -1,6 +1,7 @@
 /* autograd.h: a define-by-run tape and every differentiable op sinklab's models are built from.
  * Each op computes its output now and, when the graph records and some input carries a gradient,
- * appends a node whose backward accumulates (+=) into the inputs' gradients. Forward and backward
+ * appends a node whose backward accumulates (+=) into the inputs' gradients, or writes the first
+ * contribution into a gradient that holds nothing yet (grad_fresh, below). Forward and backward
  * of an op live side by side in one ops_*.c file. */
 #ifndef SINKLAB_AUTOGRAD_H
 #define SINKLAB_AUTOGRAD_H
@@ -16,6 +17,9 @@ typedef void (*BackwardFn)(Node *n);
 struct Node {
     BackwardFn backward;
     const char *op;
+    /* 1: backward calls grad_fresh or grad_clear on every gradient it touches (see below);
+     * 0 (the default): every pending gradient is zeroed before it runs. */
+    int lazy_grads;
     Tensor *out;
     Tensor *in[4];
     int iarg[8];
@@ -28,6 +32,9 @@ struct Graph {
     Node *nodes;
     int n_nodes, cap_nodes;
     int record;                  /* 0: inference, no nodes and no activation gradients */
+    Tensor **pending;            /* op outputs whose gradient may still be pending */
+    int *pending_flag;           /* their grad_pending flags */
+    int n_pending, cap_pending;
 };
 
 /* The one thread pool: OpenMP with n threads for every kernel and every matrix product (split
@@ -48,9 +55,19 @@ void graph_backward(Graph *g, Tensor *loss);
  * including y's producer, in reverse. Used for Jacobian-vector products (d h_T / d h_0). */
 void graph_backward_seeded(Graph *g, Tensor *y, const float *dy);
 
-/* New output tensor of an op (data uninitialised: the op writes all of it); it gets a zeroed
- * gradient iff the graph records and needs_grad. */
+/* New output tensor of an op (data uninitialised: the op writes all of it); it gets a gradient
+ * iff the graph records and needs_grad. That gradient is not zeroed here but left pending: the
+ * first backward to reach it may write instead of adding (zeroing every gradient at allocation
+ * was ~4% of a training step), and graph_backward zeroes whatever is still pending before any
+ * other use, so every gradient reads as if it had been zeroed at allocation. */
 Tensor *graph_output(Graph *g, int ndim, const int *shape, int needs_grad);
+/* For an op's backward (its node has lazy_grads = 1), before it touches t's gradient:
+ * grad_fresh returns 1 if t's gradient is pending (the caller then writes every element instead
+ * of adding, and the gradient counts as written), 0 if the caller must add (also for t NULL,
+ * tensors without a gradient, parameters and inputs); grad_clear zeroes a pending gradient, for
+ * a backward that only adds. Call both outside parallel regions. */
+int grad_fresh(Tensor *t);
+void grad_clear(Tensor *t);
 /* Appends a node (only call when the output has a gradient). */
 Node *graph_node(Graph *g, const char *op, BackwardFn bw, Tensor *out);
 /* Gives a tensor (e.g. input embeddings) a zeroed gradient so backward reaches it. */

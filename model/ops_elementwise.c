@@ -6,6 +6,8 @@
 
 /* Big enough that an OpenMP fork pays for itself. */
 #define PAR_MIN 32768
+/* Elementwise loops split over threads in chunks of this many elements (no result depends on it). */
+#define SPAN_CHUNK 4096
 
 static int is_row_of(const Tensor *b, const Tensor *a)
 {
@@ -29,16 +31,41 @@ static void accumulate_rows(float *db, const float *x, const float *w, size_t ro
 
 /* ---- add / sub ---- */
 
+/* y (+)= s x over n elements; write: y holds nothing yet (assign instead of add). */
+SL_VECTOR_CLONES
+static void span_axpy(float *restrict y, const float *restrict x, float s, size_t n, int write)
+{
+    if (write)
+        for (size_t i = 0; i < n; i++) y[i] = s * x[i];
+    else
+        for (size_t i = 0; i < n; i++) y[i] += s * x[i];
+}
+
 static void addsub_backward(Node *n)
 {
     Tensor *y = n->out, *a = n->in[0], *b = n->in[1];
     float sign = n->farg[0];
-    if (a->grad)
-        for (size_t i = 0; i < a->size; i++) a->grad[i] += y->grad[i];
+    /* a first contribution is written; a and b may share one gradient (then b adds) */
+    if (a->grad) {
+        int write = grad_fresh(a);
+        size_t len = a->size, n_chunks = (len + SPAN_CHUNK - 1) / SPAN_CHUNK;
+        #pragma omp parallel for schedule(static) if (len > PAR_MIN)
+        for (size_t ch = 0; ch < n_chunks; ch++) {
+            size_t o = ch * SPAN_CHUNK, w = len - o < SPAN_CHUNK ? len - o : SPAN_CHUNK;
+            span_axpy(a->grad + o, y->grad + o, 1.0f, w, write);
+        }
+    }
     if (b->grad) {
-        if (b->size == y->size)
-            for (size_t i = 0; i < b->size; i++) b->grad[i] += sign * y->grad[i];
-        else {
+        if (b->size == y->size) {
+            int write = grad_fresh(b);
+            size_t len = b->size, n_chunks = (len + SPAN_CHUNK - 1) / SPAN_CHUNK;
+            #pragma omp parallel for schedule(static) if (len > PAR_MIN)
+            for (size_t ch = 0; ch < n_chunks; ch++) {
+                size_t o = ch * SPAN_CHUNK, w = len - o < SPAN_CHUNK ? len - o : SPAN_CHUNK;
+                span_axpy(b->grad + o, y->grad + o, sign, w, write);
+            }
+        } else {
+            grad_clear(b);
             size_t C = b->size;
             for (size_t r = 0; r < y->size / C; r++)
                 for (size_t c = 0; c < C; c++) b->grad[c] += sign * y->grad[r * C + c];
@@ -62,6 +89,7 @@ static Tensor *addsub(Graph *g, Tensor *a, Tensor *b, float sign, const char *na
     }
     if (y->grad) {
         Node *n = graph_node(g, name, addsub_backward, y);
+        n->lazy_grads = 1;
         n->in[0] = a; n->in[1] = b; n->farg[0] = sign;
     }
     return y;
@@ -77,6 +105,8 @@ static void mul_backward(Node *n)
     Tensor *y = n->out, *a = n->in[0], *b = n->in[1];
     size_t C = b->size;
     int row = C != a->size;
+    grad_clear(a);
+    grad_clear(b);
     /* forward was: y = a * b (b broadcast over rows when row) */
     if (a->grad)
         for (size_t i = 0; i < a->size; i++) a->grad[i] += y->grad[i] * b->data[row ? i % C : i];
@@ -103,6 +133,7 @@ Tensor *op_mul(Graph *g, Tensor *a, Tensor *b)
     }
     if (y->grad) {
         Node *n = graph_node(g, "mul", mul_backward, y);
+        n->lazy_grads = 1;
         n->in[0] = a; n->in[1] = b;
     }
     return y;
@@ -113,7 +144,10 @@ Tensor *op_mul(Graph *g, Tensor *a, Tensor *b)
 static void scale_backward(Node *n)
 {
     Tensor *y = n->out, *a = n->in[0];
-    for (size_t i = 0; i < a->size; i++) a->grad[i] += n->farg[0] * y->grad[i];
+    if (grad_fresh(a))
+        for (size_t i = 0; i < a->size; i++) a->grad[i] = n->farg[0] * y->grad[i];
+    else
+        for (size_t i = 0; i < a->size; i++) a->grad[i] += n->farg[0] * y->grad[i];
 }
 
 Tensor *op_scale(Graph *g, Tensor *a, float s)
@@ -122,6 +156,7 @@ Tensor *op_scale(Graph *g, Tensor *a, float s)
     for (size_t i = 0; i < a->size; i++) y->data[i] = s * a->data[i];
     if (y->grad) {
         Node *n = graph_node(g, "scale", scale_backward, y);
+        n->lazy_grads = 1;
         n->in[0] = a; n->farg[0] = s;
     }
     return y;
@@ -160,17 +195,22 @@ static void gelu_forward_span(float *restrict y, float *restrict t, const float 
     }
 }
 
+/* forward was: y = 0.5 x (1 + tanh u), u = s (x + 0.044715 x^3) */
+static inline float gelu_slope(float x, float t)
+{
+    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * GELU_SCALE * (1.0f + 0.134145f * x * x);
+}
+
+/* dx (+)= dy gelu'(x); write: dx holds nothing yet (assign instead of add). */
 SL_VECTOR_CLONES
 static void gelu_backward_span(float *restrict dx, const float *restrict dy,
-                               const float *restrict x, const float *restrict t, size_t n)
+                               const float *restrict x, const float *restrict t, size_t n,
+                               int write)
 {
-    for (size_t i = 0; i < n; i++) {
-        float xi = x[i];
-        /* forward was: y = 0.5 x (1 + tanh u), u = s (x + 0.044715 x^3) */
-        float d = 0.5f * (1.0f + t[i]) +
-                  0.5f * xi * (1.0f - t[i] * t[i]) * GELU_SCALE * (1.0f + 0.134145f * xi * xi);
-        dx[i] += dy[i] * d;
-    }
+    if (write)
+        for (size_t i = 0; i < n; i++) dx[i] = dy[i] * gelu_slope(x[i], t[i]);
+    else
+        for (size_t i = 0; i < n; i++) dx[i] += dy[i] * gelu_slope(x[i], t[i]);
 }
 
 /* d act / dx at x, given y = act(x). */
@@ -195,13 +235,15 @@ static void activation_backward(Node *n)
     const float *t = n->ctx;   /* GELU: tanh(u) saved by the forward pass */
     if (k == ACT_GELU) {
         size_t n = a->size, n_chunks = (n + GELU_CHUNK - 1) / GELU_CHUNK;
+        int write = grad_fresh(a);
         #pragma omp parallel for schedule(static) if (n > PAR_MIN)
         for (size_t ch = 0; ch < n_chunks; ch++) {
             size_t o = ch * GELU_CHUNK, w = n - o < GELU_CHUNK ? n - o : GELU_CHUNK;
-            gelu_backward_span(a->grad + o, y->grad + o, a->data + o, t + o, w);
+            gelu_backward_span(a->grad + o, y->grad + o, a->data + o, t + o, w, write);
         }
         return;
     }
+    grad_clear(a);
     #pragma omp parallel for schedule(static) if (a->size > PAR_MIN)
     for (size_t i = 0; i < a->size; i++)
         a->grad[i] += y->grad[i] * act_derivative(k, a->data[i], y->data[i]);
@@ -228,6 +270,7 @@ static Tensor *activation(Graph *g, Tensor *a, Activation k, const char *name)
     }
     if (y->grad) {
         Node *n = graph_node(g, name, activation_backward, y);
+        n->lazy_grads = 1;
         n->in[0] = a; n->iarg[0] = (int)k; n->ctx = t;
     }
     return y;
@@ -245,6 +288,8 @@ static void mul_heads_backward(Node *n)
     Tensor *y = n->out, *x = n->in[0], *gate = n->in[1];
     int H = n->iarg[0], C = n->iarg[1], D = C / H;
     size_t rows = x->size / (size_t)C;
+    grad_clear(x);
+    grad_clear(gate);
     for (size_t r = 0; r < rows; r++)
         for (int h = 0; h < H; h++) {
             /* forward was: y[r, h*D + d] = x[r, h*D + d] * gate[r, h] */
@@ -275,6 +320,7 @@ Tensor *op_mul_heads(Graph *g, Tensor *x, Tensor *gate, int n_head)
                 y->data[r * C + h * D + d] = x->data[r * C + h * D + d] * gate->data[r * n_head + h];
     if (y->grad) {
         Node *n = graph_node(g, "mul_heads", mul_heads_backward, y);
+        n->lazy_grads = 1;
         n->in[0] = x; n->in[1] = gate; n->iarg[0] = n_head; n->iarg[1] = C;
     }
     return y;

@@ -42,6 +42,7 @@ static void rope_backward(Node *n)
     const RopeCtx *c = n->ctx;
     Tensor *x = n->in[0];
     if (!x->grad) return;
+    grad_clear(x);
     int rows = (int)(x->size / ((size_t)c->n_head * c->D));
     /* forward was y = R x, so dx += R^T dy. */
     rope_rotate(x->grad, n->out->grad, c->cos, c->sin, rows, c->n_head, c->D, -1.0f, 1);
@@ -74,6 +75,7 @@ Tensor *op_rope(Graph *g, Tensor *x, const int32_t *positions, int n_head, float
     rope_rotate(out->data, x->data, cs, sn, rows, n_head, D, 1.0f, 0);
     if (out->grad) {
         Node *n = graph_node(g, "rope", rope_backward, out);
+        n->lazy_grads = 1;
         n->in[0] = x;
         n->iarg[0] = n_head;
         n->ctx = c;

@@ -2,6 +2,7 @@
 #include "model/autograd.h"
 
 #include <math.h>
+#include <string.h>
 
 static void softmax_rows(float *y, const float *x, size_t rows, int C)
 {
@@ -58,16 +59,27 @@ static void cross_entropy_backward(Node *n)
     Tensor *loss = n->out, *logits = n->in[0];
     const CeSaved *s = n->ctx;
     int N = n->iarg[0], V = n->iarg[1];
-    if (s->count == 0.0) return;
+    if (s->count == 0.0 || !logits->grad) {
+        grad_clear(logits);
+        return;
+    }
     float scale = (float)(loss->grad[0] / s->count);
+    /* write: nothing is in the gradient yet, so rows are assigned (masked rows zeroed) */
+    int write = grad_fresh(logits);
     #pragma omp parallel for schedule(static) if (N >= 64)
     for (int r = 0; r < N; r++) {
         float w = s->mask ? s->mask[r] : 1.0f;
-        if (w == 0.0f) continue;
-        const float *p = s->probs + (size_t)r * V;
         float *dl = logits->grad + (size_t)r * V;
+        if (w == 0.0f) {
+            if (write) memset(dl, 0, (size_t)V * sizeof(float));
+            continue;
+        }
+        const float *p = s->probs + (size_t)r * V;
         /* forward was: l = -log softmax(z)[t]; dl/dz = p - onehot(t) */
-        for (int v = 0; v < V; v++) dl[v] += scale * w * p[v];
+        if (write)
+            for (int v = 0; v < V; v++) dl[v] = scale * w * p[v];
+        else
+            for (int v = 0; v < V; v++) dl[v] += scale * w * p[v];
         dl[s->targets[r]] -= scale * w;
     }
 }
@@ -77,7 +89,7 @@ Tensor *op_cross_entropy(Graph *g, Tensor *logits, const int32_t *targets, const
     int V = logits->shape[logits->ndim - 1];
     int N = (int)(logits->size / (size_t)V);
     CeSaved *s = arena_alloc(&g->arena, sizeof *s);
-    s->probs = arena_alloc(&g->arena, logits->size * sizeof(float));
+    s->probs = arena_alloc_uninit(&g->arena, logits->size * sizeof(float));   /* every row written */
     s->targets = targets;
     s->mask = mask;
     softmax_rows(s->probs, logits->data, (size_t)N, V);
@@ -100,6 +112,7 @@ Tensor *op_cross_entropy(Graph *g, Tensor *logits, const int32_t *targets, const
     loss->data[0] = s->count > 0.0 ? (float)(total / s->count) : 0.0f;
     if (loss->grad) {
         Node *n = graph_node(g, "cross_entropy", cross_entropy_backward, loss);
+        n->lazy_grads = 1;
         n->in[0] = logits;
         n->iarg[0] = N; n->iarg[1] = V;
         n->ctx = s;

@@ -11,6 +11,7 @@ static void embedding_backward(Node *n)
     Tensor *out = n->out, *table = n->in[0];
     const int32_t *ids = n->ctx;
     int N = n->iarg[0], C = n->iarg[1];
+    grad_clear(table);
     /* forward was: out[i] = table[ids[i]]; serial scatter-add keeps the order fixed */
     for (int i = 0; i < N; i++) {
         float *dt = table->grad + (size_t)ids[i] * C;
@@ -31,6 +32,7 @@ Tensor *op_embedding(Graph *g, Tensor *table, const int32_t *ids, int n)
     }
     if (out->grad) {
         Node *nd = graph_node(g, "embedding", embedding_backward, out);
+        nd->lazy_grads = 1;
         nd->in[0] = table;
         nd->iarg[0] = n; nd->iarg[1] = C;
         int32_t *saved = arena_alloc(&g->arena, (size_t)n * sizeof(int32_t));
@@ -46,6 +48,7 @@ static void reduce_backward(Node *n)
 {
     Tensor *a = n->in[0];
     float d = n->out->grad[0] * n->farg[0];
+    grad_clear(a);
     for (size_t i = 0; i < a->size; i++) a->grad[i] += d;
 }
 
@@ -59,6 +62,7 @@ static Tensor *reduce(Graph *g, Tensor *a, int mean)
     y->data[0] = (float)(mean ? s / (double)a->size : s);
     if (y->grad) {
         Node *n = graph_node(g, mean ? "mean" : "sum", reduce_backward, y);
+        n->lazy_grads = 1;
         n->in[0] = a; n->farg[0] = scale;
     }
     return y;

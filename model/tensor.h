@@ -18,6 +18,9 @@ typedef struct Tensor {
     int ndim;
     int shape[TENSOR_MAX_DIM];
     size_t size;                 /* product of shape */
+    /* Non-NULL for op outputs: *grad_pending is 1 while backward has written nothing into grad
+     * (its contents are then undefined and mean zero; see graph_output). Views share it. */
+    int *grad_pending;
 } Tensor;
 
 /* A bump allocator: a step allocates forward activations, the tape and gradients from it, and

@@ -716,6 +716,49 @@ static void test_empty_row_outputs_zero(void **state)
     }
 }
 
+/* q, k, v as op outputs (gradients pending, the arena poisoned with NaN): backward writes dQ
+ * and zeroes dK, dV block by block instead of adding into zeroed buffers. The gradients must
+ * equal those of the run on zeroed leaf inputs, also where a whole tile has no keys. */
+static void test_pending_qkv_gradients_equal_zeroed_ones(void **state)
+{
+    (void)state;
+    TestRng rng = {4242};
+    SinkKind sinks[2] = {SINK_NONE, SINK_KV_BIAS};
+    for (int si = 0; si < 2; si++) {
+        Case c;
+        case_init(&c, &rng, 2, 40, 2, 4, ATTN_SOFTMAX, sinks[si], MK_CAUSAL, 0);
+        /* sequence 1 sees nothing: both of its tiles (rows 0-31, 32-39) have no keys */
+        memset(c.allowed + (size_t)c.T * c.T, 0, (size_t)c.T * c.T);
+        KernelResult kr;
+        kernel_run(&kr, &c, 1);
+        Graph g;
+        graph_init(&g, (size_t)8 << 20, 16);
+        memset(g.arena.base, 0xff, g.arena.cap);
+        int shp[3] = {c.B, c.T, c.C}, hd[2] = {c.H, c.D};
+        const float *src[3] = {c.q, c.k, c.v}, *want[3] = {kr.dq, kr.dk, kr.dv};
+        const char *name[3] = {"dq", "dk", "dv"};
+        Tensor *leaf[3], *in[3];
+        for (int i = 0; i < 3; i++) {
+            leaf[i] = tensor_from(&g, 3, shp, src[i], 1);
+            in[i] = op_scale(&g, leaf[i], 1.0f);
+        }
+        AttentionArgs a = {.spec = &c.spec, .allowed = c.allowed, .positions = c.pos};
+        if (has_k(&c)) a.sink_k = tensor_from(&g, 2, hd, c.sk, 1);
+        if (has_v(&c)) a.sink_v = tensor_from(&g, 2, hd, c.sv, 1);
+        Tensor *out = op_attention(&g, in[0], in[1], in[2], c.H, &a);
+        graph_backward_seeded(&g, out, c.proj);
+        for (int i = 0; i < 3; i++)
+            for (size_t j = 0; j < leaf[i]->size; j++)
+                if (!(leaf[i]->grad[j] == want[i][j]))
+                    fail_msg("sink %s: %s[%zu] = %g with pending gradients, %g with zeroed ones",
+                             sink_name[sinks[si]], name[i], j, (double)leaf[i]->grad[j],
+                             (double)want[i][j]);
+        graph_free(&g);
+        kernel_result_free(&kr);
+        case_free(&c);
+    }
+}
+
 /* The sink token's per-layer key and value arrive as (1, H*D) tensors: same result as kv_bias. */
 static void test_token_sink_shape_matches_kv_bias(void **state)
 {
@@ -934,6 +977,7 @@ int main(void)
         cmocka_unit_test(test_batch_rows_independent),
         cmocka_unit_test(test_thread_count_determinism),
         cmocka_unit_test(test_empty_row_outputs_zero),
+        cmocka_unit_test(test_pending_qkv_gradients_equal_zeroed_ones),
         cmocka_unit_test(test_token_sink_shape_matches_kv_bias),
         cmocka_unit_test(test_large_scores_stay_finite),
         cmocka_unit_test(test_backward_accumulates),

@@ -58,8 +58,8 @@ static size_t run_backward(Graph *g, BuildFn f, Case *c, float **R, TestRng *rng
         *R = buf;
     }
     assert_non_null(y->grad);
-    memcpy(y->grad, *R, y->size * sizeof(float));
-    for (int i = g->n_nodes - 1; i >= 0; i--) g->nodes[i].backward(&g->nodes[i]);
+    /* through the tape's own walk: op outputs' gradients start pending (see graph_output) */
+    graph_backward_seeded(g, y, *R);
     return y->size;
 }
 
@@ -466,6 +466,82 @@ static void test_directional_check_composite_network_with_input_gradient(void **
     graph_free(&g);
 }
 
+/* ---- pending gradients: op outputs' gradients are not zeroed at allocation ---- */
+
+/* A graph whose arena holds NaN bit patterns, so any gradient read before it was written or
+ * zeroed poisons the result. */
+static void graph_init_poisoned(Graph *g)
+{
+    graph_init(g, 1 << 16, 32);
+    memset(g->arena.base, 0xff, g->arena.cap);
+}
+
+/* x (2, 3) with a zeroed gradient and values 0..5. */
+static Tensor *leaf_2x3(void)
+{
+    int sh[2] = {2, 3};
+    Tensor *x = tensor_new(&g_params, 2, sh, 1);
+    for (int i = 0; i < 6; i++) x->data[i] = (float)i - 2.5f;
+    return x;
+}
+
+/* h = 2x feeds a view (summed) and 3h (summed): dL/dh = 1 + 3 = 4, dL/dx = 8, whichever of the
+ * two consumers backward reaches first (the first writes, the second adds). */
+static void test_pending_gradient_two_consumers_one_through_a_view(void **s)
+{
+    for (int order = 0; order < 2; order++) {
+        Graph g;
+        graph_init_poisoned(&g);
+        Tensor *x = leaf_2x3();
+        Tensor *h = op_scale(&g, x, 2.0f);
+        int vs[2] = {3, 2};
+        Tensor *via_view = NULL, *via_scale = NULL;
+        if (order == 0) via_view = op_sum(&g, op_reshape(&g, h, 2, vs));
+        via_scale = op_sum(&g, op_scale(&g, h, 3.0f));
+        if (order == 1) via_view = op_sum(&g, op_reshape(&g, h, 2, vs));
+        graph_backward(&g, op_add(&g, via_view, via_scale));
+        for (int i = 0; i < 6; i++) {
+            if (h->grad[i] != 4.0f) fail_msg("order %d: dL/dh[%d] = %g, want 4", order, i, h->grad[i]);
+            if (x->grad[i] != 8.0f) fail_msg("order %d: dL/dx[%d] = %g, want 8", order, i, x->grad[i]);
+        }
+        graph_free(&g);
+    }
+}
+
+/* An output no op consumes has gradient 0 after backward and adds nothing upstream. */
+static void test_pending_gradient_of_an_unused_output_is_zero(void **s)
+{
+    Graph g;
+    graph_init_poisoned(&g);
+    Tensor *x = leaf_2x3();
+    Tensor *h = op_scale(&g, x, 2.0f);
+    Tensor *unused = op_gelu(&g, h);
+    graph_backward(&g, op_sum(&g, h));
+    for (int i = 0; i < 6; i++) {
+        if (unused->grad[i] != 0.0f) fail_msg("unused gelu output: grad[%d] = %g, want 0", i, unused->grad[i]);
+        if (h->grad[i] != 1.0f) fail_msg("dL/dh[%d] = %g, want 1", i, h->grad[i]);
+        if (x->grad[i] != 2.0f) fail_msg("dL/dx[%d] = %g, want 2", i, x->grad[i]);
+    }
+    graph_free(&g);
+}
+
+/* matmul does not declare its gradients (lazy_grads 0): what it adds into must be zeroed first.
+ * L = sum(2x w) with w (3, 1): dL/dx[i, k] = 2 w[k]. */
+static void test_pending_gradient_zeroed_before_an_op_that_only_adds(void **s)
+{
+    Graph g;
+    graph_init_poisoned(&g);
+    Tensor *x = leaf_2x3();
+    int ws[2] = {3, 1};
+    Tensor *w = tensor_new(&g_params, 2, ws, 0);
+    for (int k = 0; k < 3; k++) w->data[k] = (float)(k + 1);
+    graph_backward(&g, op_sum(&g, op_matmul(&g, op_scale(&g, x, 2.0f), w, 0, 0)));
+    for (int i = 0; i < 6; i++)
+        if (x->grad[i] != 2.0f * w->data[i % 3])
+            fail_msg("dL/dx[%d] = %g, want %g", i, x->grad[i], 2.0f * w->data[i % 3]);
+    graph_free(&g);
+}
+
 static void test_graph_require_grad_reaches_a_constant_input(void **s)
 {
     Graph g;
@@ -516,6 +592,9 @@ int main(void)
         cmocka_unit_test(test_blas_matmul_matches_naive_on_random_shapes),
         cmocka_unit_test(test_directional_check_composite_network_with_input_gradient),
         cmocka_unit_test(test_graph_require_grad_reaches_a_constant_input),
+        cmocka_unit_test(test_pending_gradient_two_consumers_one_through_a_view),
+        cmocka_unit_test(test_pending_gradient_of_an_unused_output_is_zero),
+        cmocka_unit_test(test_pending_gradient_zeroed_before_an_op_that_only_adds),
         cmocka_unit_test(test_inference_mode_records_nothing),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
