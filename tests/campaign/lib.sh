@@ -37,6 +37,20 @@ finish_run() {
     "$BIN" train "$CFG" --out "$1" --resume --quiet "${@:2}" >"$WORK/resume.out" 2>&1
 }
 
+# Waits (at most 30 s) until the run in DIR has logged step >= STEP or process PID has ended:
+# signals are sent at a training step, not after a guessed delay (a fast machine finished the
+# run before a 0.3-1.0 s sleep ended).
+wait_for_step() {   # dir step pid
+    for _ in $(seq 1 3000); do
+        kill -0 "$3" 2>/dev/null || return 1
+        local last
+        last=$(sed -n 's/^{"step":\([0-9]*\),.*/\1/p' "$1/metrics.jsonl" 2>/dev/null | tail -1)
+        [ -n "$last" ] && [ "$last" -ge "$2" ] && return 0
+        sleep 0.01
+    done
+    return 1
+}
+
 # A random integer in [0, $1).
 rand() { awk -v n="$1" -v s="$(od -An -N4 -tu4 /dev/urandom)" 'BEGIN { srand(s); print int(rand() * n) }'; }
 

@@ -12,7 +12,7 @@ trial() {   # name signal expected-rc count
     local d="$WORK/$1"
     "$BIN" train "$CFG" --out "$d" --quiet >/dev/null 2>&1 &
     local pid=$!
-    sleep "0.$(printf '%03d' $((300 + $(rand 700))))"
+    wait_for_step "$d" $((20 + $(rand 100))) "$pid" || { wait "$pid"; bad "$1: the run ended before the signal"; return; }
     for _ in $(seq 1 "$4"); do kill -"$2" "$pid" 2>/dev/null; done
     wait "$pid"
     local rc=$?

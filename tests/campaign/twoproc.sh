@@ -1,21 +1,21 @@
 #!/bin/bash
 # twoproc.sh [N]: two `sinklab train` processes started 10 ms apart into one new folder (N trials,
-# default 10), and two simultaneous --resume of one folder: exactly one runs (exit 0), the other
+# default 10; 200 steps each, so the first still runs when the second starts on a fast machine), and two simultaneous --resume of one folder: exactly one runs (exit 0), the other
 # is refused with exit 2 naming the holder's pid, and the folder holds one coherent run whose
 # losses are bit-identical to a run made alone.
 . "$(dirname "$0")/lib.sh"
 N="${1:-10}"
 CFG="$WORK/tiny.yaml"
 tiny_config "$CFG"
-"$BIN" train "$CFG" --out "$WORK/ref" --quiet --set train.steps=40 || exit 1
+"$BIN" train "$CFG" --out "$WORK/ref" --quiet --set train.steps=200 || exit 1
 losses "$WORK/ref" > "$WORK/ref.losses"
 both() {   # dir extra-args...: starts two, checks one 0 and one 2
     local d="$1"
     shift
-    "$BIN" train "$CFG" --out "$d" --quiet --set train.steps=40 "$@" >"$WORK/a.out" 2>&1 &
+    "$BIN" train "$CFG" --out "$d" --quiet --set train.steps=200 "$@" >"$WORK/a.out" 2>&1 &
     local a=$!
     sleep 0.01
-    "$BIN" train "$CFG" --out "$d" --quiet --set train.steps=40 "$@" >"$WORK/b.out" 2>&1 &
+    "$BIN" train "$CFG" --out "$d" --quiet --set train.steps=200 "$@" >"$WORK/b.out" 2>&1 &
     local b=$!
     wait $a; local ra=$?
     wait $b; local rb=$?
