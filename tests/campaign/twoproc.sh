@@ -1,8 +1,9 @@
 #!/bin/bash
 # twoproc.sh [N]: two `sinklab train` processes started 10 ms apart into one new folder (N trials,
 # default 10; 200 steps each, so the first still runs when the second starts on a fast machine),
-# and two simultaneous --resume of one folder: exactly one runs (exit 0), the other is refused with exit 2 naming the holder's pid, and the folder holds one coherent run whose
-# losses are bit-identical to a run made alone.
+# and two simultaneous --resume of one folder: exactly one runs (exit 0), the other is refused
+# with exit 2 naming the holder's pid, and the folder holds one coherent run whose losses are
+# bit-identical to a run made alone.
 . "$(dirname "$0")/lib.sh"
 N="${1:-10}"
 CFG="$WORK/tiny.yaml"
