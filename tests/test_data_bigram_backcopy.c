@@ -29,7 +29,7 @@ static void write_source(char *path, size_t cap, const char *unit, int reps)
 static DataConfig bb_cfg(const char *path)
 {
     DataConfig c;
-    memset(&c, 0, sizeof c);
+    data_config_defaults(&c);
     c.corpus = CORPUS_BIGRAM_BACKCOPY;
     c.bb_source = CORPUS_FILES;
     c.n_paths = 1;
@@ -37,10 +37,8 @@ static DataConfig bb_cfg(const char *path)
     c.separator = SEP_FILE;
     c.bb_n_triggers = 1;
     c.seq_len = T;
-    c.bos = BOS_WINDOW_START;
-    c.val_fraction = 0.05f;
-    c.fixed_token_id = -1;
-    c.kind = MODEL_CAUSAL;
+    c.eos = 0;
+    data_config_resolve(&c);
     return c;
 }
 

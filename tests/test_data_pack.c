@@ -16,22 +16,14 @@ enum { B = 8, T = 64, STEPS = 12 };
 static DataConfig synth_cfg(void)
 {
     DataConfig c;
-    memset(&c, 0, sizeof c);
+    data_config_defaults(&c);
     c.corpus = CORPUS_SYNTHETIC;
     c.synthetic_docs = 400;
     c.synthetic_seed = 1;
-    c.separator = SEP_PERCENT_LINE;
     c.seq_len = T;
-    c.pack = PACK_CONCAT;
-    c.bos = BOS_NONE;
-    c.eos = 1;
-    c.long_docs = LONG_SPLIT;
     c.val_fraction = 0.1f;
     c.prefix_min = 4;
     c.prefix_max = 20;
-    c.fixed_token_id = -1;
-    c.mlm_prob = 0.15f;
-    c.kind = MODEL_CAUSAL;
     return c;
 }
 

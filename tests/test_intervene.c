@@ -20,26 +20,17 @@
 
 static ModelConfig small_config(ModelKind kind, Normalizer norm)
 {
+    /* the documented defaults, shrunk: sigmoid_bias resolves to -ln 16 as for a 16-token batch */
     ModelConfig c;
-    memset(&c, 0, sizeof c);
+    model_config_defaults(&c);
     c.kind = kind;
     c.n_layer = 2;
     c.d_model = 16;
-    c.n_head = 4;
     c.d_ff = 32;
     c.vocab_size = TOK_VOCAB_SIZE;
     c.max_seq_len = 32;
-    c.pos = POS_LEARNED;
-    c.rope_base = 10000.0f;
-    c.norm = NORM_LAYERNORM;
-    c.norm_pre = 1;
-    c.mlp = MLP_GELU;
-    c.bias = 1;
-    c.tie_embeddings = 1;
-    c.init_std = 0.02f;
     c.attention.normalizer = norm;
-    c.attention.scale = 1.0f;
-    c.attention.sigmoid_bias = -logf(16.0f);
+    model_config_resolve(&c, 16);
     return c;
 }
 
