@@ -17,6 +17,10 @@ void autograd_set_threads(int n)
     openblas_set_num_threads(1);
 }
 
+static int split_products = 1;
+
+void autograd_split_products(int on) { split_products = on; }
+
 /* Products below this many multiply-adds are not worth a parallel region. */
 #define GEMM_PAR_MIN (1 << 20)
 /* The larger of M and N is cut into at most GEMM_MAX_BLOCKS blocks of at least GEMM_MIN_BLOCK
@@ -48,7 +52,7 @@ static void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, con
     CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
     int by_rows = M >= N, extent = by_rows ? M : N;
     int block = gemm_block(extent), n_blocks = (extent + block - 1) / block;
-    if (n_blocks <= 1 || (double)M * N * K < GEMM_PAR_MIN) {
+    if (!split_products || n_blocks <= 1 || (double)M * N * K < GEMM_PAR_MIN) {
         cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }

@@ -221,9 +221,22 @@ void params_init_values(ParamBlock *pb, uint64_t seed)
     }
 }
 
+void params_replica(ParamBlock *dst, const ParamBlock *src)
+{
+    SL_CHECK(src->finalized, "params_replica of a block that is not finalized");
+    *dst = *src;
+    dst->params = xmalloc((size_t)src->cap_params * sizeof(Param));
+    memcpy(dst->params, src->params, (size_t)src->n_params * sizeof(Param));
+    dst->grad = xcalloc(src->n, sizeof(float));
+    dst->m = dst->v = NULL;
+    dst->shares_data = 1;
+    for (int i = 0; i < dst->n_params; i++)
+        dst->params[i].t.grad = dst->grad + dst->params[i].offset;
+}
+
 void params_free(ParamBlock *pb)
 {
-    free(pb->data);
+    if (!pb->shares_data) free(pb->data);
     free(pb->grad);
     free(pb->m);
     free(pb->v);

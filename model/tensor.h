@@ -95,6 +95,7 @@ typedef struct {
     Param *params;
     int n_params, cap_params;
     int finalized;
+    int shares_data;             /* a replica: data belongs to another block (params_replica) */
 } ParamBlock;
 
 void params_init(ParamBlock *pb);
@@ -107,6 +108,10 @@ void params_finalize(ParamBlock *pb);       /* allocates and zeroes all four arr
  * with seed, so the values depend only on the declarations and the seed. */
 void params_init_values(ParamBlock *pb, uint64_t seed);
 void params_free(ParamBlock *pb);
+/* A replica of a finalized block for computing gradients on part of a batch: the same
+ * parameters with the same data (shared, read-only while the replica is used), its own zeroed
+ * gradients and no optimizer moments. params_free releases only what the replica owns. */
+void params_replica(ParamBlock *dst, const ParamBlock *src);
 /* By name, for checkpoint loading and tools; the model binds by pointer, never by name. */
 Param *params_find(const ParamBlock *pb, const char *name);
 void params_zero_grad(ParamBlock *pb);

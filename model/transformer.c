@@ -207,10 +207,41 @@ int transformer_init(Transformer *m, const ModelConfig *cfg, uint64_t seed, char
 
 void transformer_free(Transformer *m)
 {
+    int replica = m->params.shares_data;
     params_free(&m->params);
     free(m->blocks);
-    free(m->alibi_slopes);
+    if (!replica) free(m->alibi_slopes);
     memset(m, 0, sizeof *m);
+}
+
+/* The replica's tensor for one of m's parameter tensors (every parameter pointer the model keeps
+ * is &Param.t of its block, so its index in the block identifies it). */
+static Tensor *replica_tensor(const Transformer *m, Transformer *r, Tensor *t)
+{
+    if (!t) return NULL;
+    const Param *p = (const Param *)((const char *)t - offsetof(Param, t));
+    ptrdiff_t i = p - m->params.params;
+    SL_CHECK(i >= 0 && i < m->params.n_params, "transformer_replica: a tensor outside the block");
+    return &r->params.params[i].t;
+}
+
+/* BlockParams holds nothing but parameter pointers: remapped as an array of them. */
+_Static_assert(sizeof(BlockParams) % sizeof(Tensor *) == 0, "BlockParams: parameter pointers only");
+
+void transformer_replica(Transformer *r, const Transformer *m)
+{
+    *r = *m;
+    params_replica(&r->params, &m->params);
+    Tensor **top[] = {&r->wte, &r->wpe, &r->lnf_w, &r->lnf_b, &r->lm_head, &r->lm_bias,
+                      &r->mlm_w, &r->mlm_b, &r->mlm_ln_w, &r->mlm_ln_b, &r->sink_token};
+    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++) *top[i] = replica_tensor(m, r, *top[i]);
+    r->blocks = xmalloc((size_t)m->cfg.n_layer * sizeof(BlockParams));
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        Tensor *src[sizeof(BlockParams) / sizeof(Tensor *)], *dst[sizeof src / sizeof src[0]];
+        memcpy(src, &m->blocks[l], sizeof src);
+        for (size_t i = 0; i < sizeof src / sizeof src[0]; i++) dst[i] = replica_tensor(m, r, src[i]);
+        memcpy(&r->blocks[l], dst, sizeof dst);
+    }
 }
 
 /* ---- forward ---- */

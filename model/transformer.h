@@ -63,6 +63,12 @@ typedef struct {
 int transformer_init(Transformer *m, const ModelConfig *cfg, uint64_t seed, char *err, size_t n_err);
 void transformer_free(Transformer *m);
 
+/* r becomes a replica of m for computing gradients on another part of a batch: the same config
+ * and parameter values (shared with m: m's values must not change while r runs), its own
+ * parameter gradients (params_replica), so several replicas can run backward at once. Free it
+ * with transformer_free before m. */
+void transformer_replica(Transformer *r, const Transformer *m);
+
 /* Forward on a batch; returns the scalar loss (mean cross-entropy over loss_mask). trace may be
  * NULL. With g->record the tape is recorded so graph_backward(g, loss) fills parameter grads. */
 Tensor *transformer_forward(Transformer *m, Graph *g, const Batch *batch, ForwardTrace *trace);

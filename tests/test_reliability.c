@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "tests/testutil.h"
+#include "train/batch_shards.h"
 #include "train/budget.h"
 #include "train/config.h"
 #include "train/run_folder.h"
@@ -107,8 +108,10 @@ static void test_budget_grows_with_the_keys_it_names(void **state)
     budget_compute(&a, &c);
     c.train.batch_size *= 4;
     budget_compute(&b, &c);
-    /* the step arena (beyond its fixed 16 MB) scales with the batch; the parameters do not */
-    double fixed = 16.0 * (1 << 20);
+    /* the step arenas (beyond their fixed 16 MB each, one per batch shard) scale with the batch;
+     * the parameters do not */
+    assert_int_equal(batch_shards_resolve(c.train.batch_shards, c.train.batch_size), 2);
+    double fixed = 2 * 16.0 * (1 << 20);
     assert_true(b.item[1].bytes - fixed > 3.9 * (a.item[1].bytes - fixed));
     assert_true(b.item[0].bytes == a.item[0].bytes);
     /* 16 bytes per parameter (data, grad, m, v) at least */

@@ -1,5 +1,6 @@
 /* budget.c: the memory a config needs, estimated before allocation (see budget.h). */
 #include "train/budget.h"
+#include "train/batch_shards.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -65,8 +66,15 @@ void budget_compute(Budget *b, const Config *c)
     double B = c->train.batch_size, T = c->data.seq_len;
     add(b, "parameters, gradients and AdamW moments",
         "model.n_layer, model.d_model, model.d_ff, model.vocab_size", 16 * param_floats(m));
-    add(b, "step arena (activations and their gradients)",
-        "train.batch_size, data.seq_len, model.n_layer, model.vocab_size", arena_bytes(m, B, T));
+    /* one arena per batch shard, each for its share of the sequences, and a gradient copy for
+     * every shard after the first (train/batch_shards.h) */
+    double shards = batch_shards_resolve(c->train.batch_shards, c->train.batch_size);
+    add(b, "step arenas (activations and their gradients)",
+        "train.batch_size, data.seq_len, model.n_layer, model.vocab_size, train.batch_shards",
+        shards * arena_bytes(m, B / shards, T));
+    if (shards > 1)
+        add(b, "gradients of the batch shards", "train.batch_shards, model size",
+            (shards - 1) * 4 * param_floats(m));
     /* training and validation batches: 5 int32 arrays and the query classes each, plus the
      * attention mask */
     add(b, "batches", "train.batch_size, data.seq_len", 2 * (B * T * 21 + B * T * T));

@@ -51,6 +51,10 @@ static const KeyDef TRAIN_ROWS[] = {
     KEY_INT(T_, "train.eval_batches", eval_batches, 1, KEY_BIG, "batches per validation"),
     KEY_U64(T_, "train.seed", seed, "initialisation, data order and masking seed"),
     KEY_INT(T_, "train.threads", threads, 1, 1024, "OpenBLAS and OpenMP threads"),
+    KEY_INT(T_, "train.batch_shards", batch_shards, 0, KEY_BIG,
+            "equal parts of a micro-batch (whole sequences) whose gradients are computed in "
+            "parallel, one per thread, and summed; must divide batch_size; 0 = auto: 2 when "
+            "batch_size is even, else 1. Results depend on it (float sums), not on train.threads"),
     KEY_INT(T_, "train.log_every", log_every, 1, KEY_BIG, "training loss line every N steps"),
     {"train.memory_limit", KT_U64, KEY_OFF(T_, memory_limit), 0, 0, KEY_AUTO, NULL, NULL, NULL, 0,
      NULL, "bytes the run may use; the whole need (parameters, optimizer, arenas, corpus, probe "
@@ -139,6 +143,11 @@ int train_config_check(const TrainConfig *t, char *msg, size_t n)
     if (t->min_lr > t->lr) {
         snprintf(msg, n, "train.min_lr (%g) is larger than train.lr (%g)", (double)t->min_lr,
                  (double)t->lr);
+        return -1;
+    }
+    if (t->batch_shards > 0 && t->batch_size % t->batch_shards != 0) {
+        snprintf(msg, n, "train.batch_shards (%d) must divide train.batch_size (%d)",
+                 t->batch_shards, t->batch_size);
         return -1;
     }
     return 0;

@@ -34,6 +34,7 @@ typedef struct {
     int eval_every, eval_batches;
     uint64_t seed;
     int threads;
+    int batch_shards;           /* 0 = auto (batch_shards_resolve) */
     int log_every;
     uint64_t memory_limit;      /* bytes; 0 = auto (MemAvailable) */
 } TrainConfig;

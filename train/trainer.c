@@ -27,6 +27,7 @@
 #include "train/config_flat.h"
 #include "train/optim.h"
 #include "train/run_folder.h"
+#include "train/batch_shards.h"
 #include "train/run_timings.h"
 #include "train/signals.h"
 
@@ -44,7 +45,7 @@ typedef struct {
     Transformer model;
     Dataset *ds;
     Batch batch, val_batch;
-    Graph graph;
+    BatchShards shards;         /* the step's graphs: training and validation passes */
     Probe probe;
     int has_probe;
     JsonWriter json;
@@ -188,6 +189,7 @@ static void record_run_info(Trainer *t)
     jsonw_object_begin(&w);
     jsonw_key_string(&w, "sinklab_version", SINKLAB_VERSION);
     jsonw_key_int(&w, "threads", t->cfg->train.threads);
+    jsonw_key_int(&w, "batch_shards", t->shards.n);
     jsonw_key_int(&w, "omp_max_threads", omp_get_max_threads());
     jsonw_key_string(&w, "openblas_config", openblas_get_config());
     jsonw_key_int(&w, "n_params", (long long)t->model.params.n);
@@ -211,7 +213,7 @@ static int setup(Trainer *t, char *err, size_t n)
     batch_alloc(&t->batch, B, T);
     batch_alloc(&t->val_batch, B, T);
     /* sized by a dry training pass; evaluation (same shapes, no tape) needs less */
-    graph_init(&t->graph, transformer_measure_arena(&t->model, B, T, NULL, 1), TRANSFORMER_MAX_NODES);
+    batch_shards_init(&t->shards, &t->model, batch_shards_resolve(c->train.batch_shards, B), B, T);
     if (c->probe.every > 0 || c->checkpoint.every > 0 || c->checkpoint.log_spaced) {
         if (probe_init(&t->probe, &t->model, t->ds, &c->probe, err, n) != 0) return 2;
         t->has_probe = 1;
@@ -338,11 +340,8 @@ static double evaluate(Trainer *t)
     int nb = t->cfg->train.eval_batches;
     for (int i = 0; i < nb; i++) {
         dataset_batch(t->ds, DATA_VAL, t->cfg->data.split_seed, i, &t->val_batch);
-        graph_reset(&t->graph);
-        t->graph.record = 0;
-        total += transformer_forward(&t->model, &t->graph, &t->val_batch, NULL)->data[0];
+        total += batch_shards_pass(&t->shards, &t->val_batch, 0, 1.0f);
     }
-    t->graph.record = 1;
     t->eval_seconds += now_seconds() - t0;
     return total / nb;
 }
@@ -356,14 +355,10 @@ static double train_step(Trainer *t, float *grad_norm)
     for (int micro = 0; micro < tc->grad_accum; micro++) {
         int64_t index = t->step * tc->grad_accum + micro;
         dataset_batch(t->ds, DATA_TRAIN, tc->seed, index, &t->batch);
-        graph_reset(&t->graph);
-        t->graph.record = 1;
-        Tensor *loss = transformer_forward(&t->model, &t->graph, &t->batch, NULL);
-        loss_sum += loss->data[0];
-        if (tc->grad_accum > 1) loss = op_scale(&t->graph, loss, 1.0f / (float)tc->grad_accum);
-        graph_backward(&t->graph, loss);
+        loss_sum += batch_shards_pass(&t->shards, &t->batch, 1, 1.0f / (float)tc->grad_accum);
         t->tokens += (int64_t)t->batch.B * t->batch.T;
     }
+    batch_shards_reduce(&t->shards);
     double loss = loss_sum / tc->grad_accum;
     *grad_norm = optim_clip_grad(&t->model.params, tc->grad_clip);
     if (!isfinite(loss) || !isfinite(*grad_norm)) return NAN;
@@ -592,7 +587,7 @@ static void teardown(Trainer *t)
     if (t->ds) dataset_free(t->ds);
     batch_free(&t->batch);
     batch_free(&t->val_batch);
-    if (t->graph.nodes) graph_free(&t->graph);
+    if (t->shards.graph) batch_shards_free(&t->shards);
     if (t->model.blocks) transformer_free(&t->model);
     jsonw_free(&t->json);
     free(t->config_yaml);
