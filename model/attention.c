@@ -173,6 +173,14 @@ static void row_clear_outside(float *x, int lo, int hi, int n)
     if (z < n) memset(x + z, 0, (size_t)(n - z) * sizeof(float));
 }
 
+/* Threads that may run this op's blocks: inside an enclosing parallel region (batch shards)
+ * nested regions are inactive and one thread runs them all. Measured outside any region, so the
+ * measured arena is an upper bound. */
+static int scratch_threads(void)
+{
+    return omp_in_parallel() ? 1 : omp_get_max_threads();
+}
+
 static Scratch *scratch_for_threads(Arena *a, int n_threads, int T)
 {
     size_t tile = (size_t)ATTN_TILE * T * sizeof(float);
@@ -583,7 +591,7 @@ static void attention_backward(Node *n)
 {
     const AttnCtx *c = n->ctx;
     int BH = c->B * c->H, D = c->D;
-    int n_threads = omp_get_max_threads();
+    int n_threads = scratch_threads();
     /* q, k, v sharing one gradient (a test may pass one tensor twice) take the plain way: zero
      * first, then every product adds */
     GradStart gs = {0};
@@ -721,7 +729,7 @@ Tensor *op_attention(Graph *g, Tensor *q, Tensor *k, Tensor *v, int n_head,
     /* backward reads the kept weights instead of recomputing them (scores, max, exp, sum: about
      * a third of attention's cost) */
     if (out->grad) attn_keep_alloc(c, &g->arena);
-    int n_threads = omp_get_max_threads();
+    int n_threads = scratch_threads();
     Scratch *sc = scratch_for_threads(&g->arena, n_threads, c->T);
     static int blas_single;
     if (!blas_single) { /* the tile products run inside OpenMP threads: OpenBLAS stays serial */

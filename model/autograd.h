@@ -43,8 +43,9 @@ void autograd_set_threads(int n);
 /* Whether large matrix products are cut into blocks for the OpenMP threads (on by default). A
  * caller that runs whole passes one per thread (train/batch_shards.c) turns it off around them:
  * there blocks would only repack the other operand. It is part of the arithmetic (OpenBLAS may
- * round a block differently from the whole product), so it must never follow the thread count. */
-void autograd_split_products(int on);
+ * round a block differently from the whole product), so it must never follow the thread count.
+ * Returns the previous setting, for restoring it. */
+int autograd_split_products(int on);
 
 void graph_init(Graph *g, size_t arena_bytes, int max_nodes);
 /* A graph on a measuring arena (arena_init_measuring): run a pass on it, then

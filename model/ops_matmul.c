@@ -19,7 +19,12 @@ void autograd_set_threads(int n)
 
 static int split_products = 1;
 
-void autograd_split_products(int on) { split_products = on; }
+int autograd_split_products(int on)
+{
+    int was = split_products;
+    split_products = on;
+    return was;
+}
 
 /* Products below this many multiply-adds are not worth a parallel region. */
 #define GEMM_PAR_MIN (1 << 20)

@@ -219,14 +219,19 @@ void transformer_free(Transformer *m)
 static Tensor *replica_tensor(const Transformer *m, Transformer *r, Tensor *t)
 {
     if (!t) return NULL;
-    const Param *p = (const Param *)((const char *)t - offsetof(Param, t));
-    ptrdiff_t i = p - m->params.params;
-    SL_CHECK(i >= 0 && i < m->params.n_params, "transformer_replica: a tensor outside the block");
-    return &r->params.params[i].t;
+    uintptr_t at = (uintptr_t)t - offsetof(Param, t), first = (uintptr_t)m->params.params;
+    SL_CHECK(at >= first && (at - first) % sizeof(Param) == 0 &&
+             (at - first) / sizeof(Param) < (uintptr_t)m->params.n_params,
+             "transformer_replica: a tensor outside the parameter block");
+    return &r->params.params[(at - first) / sizeof(Param)].t;
 }
 
-/* BlockParams holds nothing but parameter pointers: remapped as an array of them. */
+/* BlockParams holds nothing but parameter pointers: remapped as an array of them. The model's
+ * own pointers are listed in transformer_replica: a new field must be added there. */
 _Static_assert(sizeof(BlockParams) % sizeof(Tensor *) == 0, "BlockParams: parameter pointers only");
+_Static_assert(offsetof(Transformer, sink_token) - offsetof(Transformer, wte) == 10 * sizeof(Tensor *) &&
+               sizeof(Transformer) == offsetof(Transformer, alibi_slopes) + sizeof(float *),
+               "a new Transformer field: remap it in transformer_replica");
 
 void transformer_replica(Transformer *r, const Transformer *m)
 {
@@ -499,6 +504,6 @@ size_t transformer_measure_arena(Transformer *m, int B, int T, const ForwardTrac
     graph_free(&g);
     free(delta);
     batch_free(&b);
-    /* the margin covers what callers add around a pass (e.g. the loss scaled for grad_accum) */
+    /* a margin for what callers add around a pass */
     return need + need / 16 + ((size_t)1 << 20);
 }

@@ -1,9 +1,9 @@
 /* test_batch_shards.c: a batch cut into shards trains the same model as the whole batch. A
- * replica computes exactly the gradients its model would, into its own buffer; sharded gradients
- * and losses equal the unsharded ones up to float summation order, also when the shards count
- * different numbers of loss positions (MLM-like masks) and for every parameter kind the model
- * has (sink token, KV bias, gates, untied head); the shards' bits do not depend on the thread
- * count; and the shard count rules. */
+ * replica computes exactly the gradients its model would, into its own buffer, for every kind of
+ * parameter the model family has; sharded gradients and losses equal the unsharded ones up to
+ * float summation order, also when the shards count different numbers of loss positions
+ * (MLM-like masks) or none; the scale (grad_accum) and forward-only passes (validation) behave;
+ * the shards' bits do not depend on the thread count; and the shard count rules. */
 #include "tests/testutil.h"
 
 #include <math.h>
@@ -16,7 +16,7 @@
 
 enum { B = 6, T = 12 };
 
-/* A small model with every parameter pointer kind the replica must remap. */
+/* A small model; the options select which parameters it has. */
 static ModelConfig small_model(SinkKind sink, GateKind gate, int tie)
 {
     ModelConfig c;
@@ -57,21 +57,34 @@ static void init_model(Transformer *m, const ModelConfig *c)
     if (transformer_init(m, c, 11, err, sizeof err) != 0) fail_msg("transformer_init: %s", err);
 }
 
+/* Every parameter pointer of r points into r's own block. */
+static void assert_bound_to(const Transformer *r, const Tensor *t, const char *what)
+{
+    if (!t) return;
+    for (int i = 0; i < r->params.n_params; i++)
+        if (t == &r->params.params[i].t) return;
+    fail_msg("replica: %s still points outside the replica's parameters", what);
+}
+
 /* The replica's gradients are exactly the model's for the same pass, and land in its own
  * buffer: the model's stay untouched. */
-static void test_replica_computes_the_same_gradients_into_its_own_buffer(void **state)
+static void check_replica(const ModelConfig *c, const char *what)
 {
-    (void)state;
-    autograd_set_threads(1);
-    ModelConfig c = small_model(SINK_TOKEN, GATE_HEADWISE, 0);
     Transformer m, r;
-    init_model(&m, &c);
+    init_model(&m, c);
     transformer_replica(&r, &m);
     assert_ptr_equal(r.params.data, m.params.data);
     assert_ptr_not_equal(r.params.grad, m.params.grad);
+    const Tensor *top[] = {r.wte, r.wpe, r.lnf_w, r.lnf_b, r.lm_head, r.mlm_w, r.mlm_b,
+                           r.mlm_ln_w, r.mlm_ln_b, r.sink_token};
+    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++) assert_bound_to(&r, top[i], what);
+    for (int l = 0; l < c->n_layer; l++) {
+        const Tensor *const *p = (const Tensor *const *)&r.blocks[l];
+        for (size_t i = 0; i < sizeof(BlockParams) / sizeof(Tensor *); i++) assert_bound_to(&r, p[i], what);
+    }
     Batch b;
     batch_alloc(&b, 2, T);
-    fill_batch(&b, 3, c.vocab_size);
+    fill_batch(&b, 3, c->vocab_size);
     Graph g;
     graph_init(&g, transformer_measure_arena(&m, 2, T, NULL, 1), TRANSFORMER_MAX_NODES);
 
@@ -82,16 +95,9 @@ static void test_replica_computes_the_same_gradients_into_its_own_buffer(void **
     graph_reset(&g);
     graph_backward(&g, transformer_forward(&r, &g, &b, NULL));
     for (size_t i = 0; i < m.params.n; i++)
-        if (m.params.grad[i] != 0.0f) fail_msg("the replica's backward wrote the model's gradient %zu", i);
-    assert_close("replica grad", r.params.grad, want, m.params.n, 0.0, 0.0);
-    /* every parameter got some gradient through the replica, so none was left bound to m */
-    for (int p = 0; p < r.params.n_params; p++) {
-        const Param *q = &r.params.params[p];
-        double s = 0.0;
-        for (size_t i = 0; i < q->t.size; i++) s += fabs(q->t.grad[i]);
-        if (s == 0.0 && strstr(q->name, "sink") == NULL)
-            fail_msg("parameter %s has no gradient in the replica", q->name);
-    }
+        if (m.params.grad[i] != 0.0f)
+            fail_msg("%s: the replica's backward wrote the model's gradient %zu", what, i);
+    assert_close(what, r.params.grad, want, m.params.n, 0.0, 0.0);
     free(want);
     graph_free(&g);
     batch_free(&b);
@@ -99,16 +105,41 @@ static void test_replica_computes_the_same_gradients_into_its_own_buffer(void **
     transformer_free(&m);
 }
 
-/* Loss and gradients of n shards after reduce, with the given threads. */
-static double sharded_pass(const ModelConfig *c, int n, int threads, const Batch *b, float *grad)
+static void test_replica_computes_the_same_gradients_into_its_own_buffer(void **state)
+{
+    (void)state;
+    int saved = omp_get_max_threads();
+    autograd_set_threads(1);
+    ModelConfig c = small_model(SINK_TOKEN, GATE_HEADWISE, 0);
+    check_replica(&c, "untied, sink token, headwise gate");
+    c = small_model(SINK_KV_BIAS, GATE_ELEMENTWISE, 1);
+    c.mlp = MLP_SWIGLU;
+    c.norm = NORM_RMSNORM;
+    c.pos = POS_ALIBI;
+    model_config_resolve(&c, T);
+    check_replica(&c, "tied, kv bias, elementwise gate, swiglu, rmsnorm, alibi");
+    c = small_model(SINK_LOGIT, GATE_NONE, 1);
+    c.kind = MODEL_BIDIRECTIONAL;
+    model_config_resolve(&c, T);
+    check_replica(&c, "bidirectional (MLM head), sink logit");
+    autograd_set_threads(saved);
+}
+
+/* Loss and gradients of n shards after reduce, with the given threads: one pass at scale 1, or
+ * (halves) two passes at scale 0.5 each, as grad_accum 2 runs the same micro-batch twice. */
+static double sharded_pass_scaled(const ModelConfig *c, int n, int threads, const Batch *b,
+                                  float *grad, int halves)
 {
     autograd_set_threads(threads);
     Transformer m;
     init_model(&m, c);
     BatchShards s;
-    batch_shards_init(&s, &m, n, B, T);
+    batch_shards_init(&s, &m, n, b->B, b->T);
     params_zero_grad(&m.params);
-    double loss = batch_shards_pass(&s, b, 1, 1.0f);
+    double loss = 0.0;
+    for (int k = 0; k < (halves ? 2 : 1); k++)
+        loss += batch_shards_pass(&s, b, 1, halves ? 0.5f : 1.0f);
+    if (halves) loss /= 2;
     batch_shards_reduce(&s);
     memcpy(grad, m.params.grad, m.params.n * sizeof(float));
     /* after reduce the replicas start the next step from zero */
@@ -120,15 +151,26 @@ static double sharded_pass(const ModelConfig *c, int n, int threads, const Batch
     return loss;
 }
 
+static double sharded_pass(const ModelConfig *c, int n, int threads, const Batch *b, float *grad)
+{
+    return sharded_pass_scaled(c, n, threads, b, grad, 0);
+}
+
+static size_t n_params_of(const ModelConfig *c)
+{
+    Transformer m;
+    init_model(&m, c);
+    size_t n = m.params.n;
+    transformer_free(&m);
+    return n;
+}
+
 static void check_shards_match_whole(const ModelConfig *c)
 {
     Batch b;
     batch_alloc(&b, B, T);
     fill_batch(&b, 9, c->vocab_size);
-    Transformer probe;
-    init_model(&probe, c);
-    size_t n = probe.params.n;
-    transformer_free(&probe);
+    size_t n = n_params_of(c);
     float *whole = malloc(n * sizeof(float)), *parts = malloc(n * sizeof(float));
     double l1 = sharded_pass(c, 1, 1, &b, whole);
     for (int shards = 2; shards <= 3; shards++) {
@@ -165,13 +207,7 @@ static void test_a_shard_without_loss_positions_counts_nothing(void **state)
     batch_alloc(&b, B, T);
     fill_batch(&b, 4, c.vocab_size);
     for (int i = (B / 2) * T; i < B * T; i++) b.loss_mask[i] = 0.0f;
-    size_t n;
-    {
-        Transformer m;
-        init_model(&m, &c);
-        n = m.params.n;
-        transformer_free(&m);
-    }
+    size_t n = n_params_of(&c);
     float *whole = malloc(n * sizeof(float)), *parts = malloc(n * sizeof(float));
     double l1 = sharded_pass(&c, 1, 1, &b, whole);
     double l2 = sharded_pass(&c, 2, 1, &b, parts);
@@ -182,30 +218,105 @@ static void test_a_shard_without_loss_positions_counts_nothing(void **state)
     batch_free(&b);
 }
 
-/* The shard count is part of the arithmetic; the thread count is not. */
+/* The shard count is part of the arithmetic; the thread count is not. Shapes large enough that
+ * products, attention and norms take their parallel paths when run whole. */
 static void test_shards_are_bit_identical_across_thread_counts(void **state)
 {
     (void)state;
     int saved = omp_get_max_threads();
     ModelConfig c = small_model(SINK_KV_BIAS, GATE_NONE, 1);
+    c.d_model = 64;
+    c.n_head = 4;
+    c.d_ff = 256;
+    c.vocab_size = 64;
+    c.max_seq_len = 64;
+    model_config_resolve(&c, 64);
     Batch b;
-    batch_alloc(&b, B, T);
+    batch_alloc(&b, 8, 64);
     fill_batch(&b, 5, c.vocab_size);
-    Transformer m;
-    init_model(&m, &c);
-    size_t n = m.params.n;
-    transformer_free(&m);
+    size_t n = n_params_of(&c);
     float *one = malloc(n * sizeof(float)), *more = malloc(n * sizeof(float));
-    double l1 = sharded_pass(&c, 3, 1, &b, one);
-    for (int threads = 2; threads <= 4; threads += 2) {
-        double lt = sharded_pass(&c, 3, threads, &b, more);
-        if (lt != l1) fail_msg("loss %.9g at %d threads, %.9g at 1", lt, threads, l1);
-        assert_close("grad across threads", more, one, n, 0.0, 0.0);
+    for (int shards = 1; shards <= 2; shards++) {
+        double l1 = sharded_pass(&c, shards, 1, &b, one);
+        for (int threads = 2; threads <= 3; threads++) {
+            double lt = sharded_pass(&c, shards, threads, &b, more);
+            if (lt != l1)
+                fail_msg("%d shards: loss %.9g at %d threads, %.9g at 1", shards, lt, threads, l1);
+            assert_close("grad across threads", more, one, n, 0.0, 0.0);
+        }
     }
     free(one);
     free(more);
     batch_free(&b);
     autograd_set_threads(saved);
+}
+
+/* grad_accum's scale: two passes at 0.5 sum to one pass at 1 (up to rounding: a parameter used
+ * twice in a pass, as tied embeddings are, adds its halves in another order). */
+static void test_scaled_passes_accumulate(void **state)
+{
+    (void)state;
+    ModelConfig c = small_model(SINK_NONE, GATE_NONE, 1);
+    Batch b;
+    batch_alloc(&b, B, T);
+    fill_batch(&b, 6, c.vocab_size);
+    size_t n = n_params_of(&c);
+    float *once = malloc(n * sizeof(float)), *twice = malloc(n * sizeof(float));
+    double l1 = sharded_pass(&c, 2, 2, &b, once);
+    double l2 = sharded_pass_scaled(&c, 2, 2, &b, twice, 1);
+    if (l1 != l2) fail_msg("mean loss of two half passes %.9g, one pass %.9g", l2, l1);
+    double gmax = 0.0;
+    for (size_t i = 0; i < n; i++) gmax = fmax(gmax, fabs(once[i]));
+    assert_close("two half passes", twice, once, n, 1e-6 * gmax, 1e-5);
+    free(once);
+    free(twice);
+    batch_free(&b);
+}
+
+/* A batch with no loss positions: loss 0 and no gradient anywhere. */
+static void test_a_batch_without_loss_positions_has_zero_loss_and_gradient(void **state)
+{
+    (void)state;
+    ModelConfig c = small_model(SINK_NONE, GATE_NONE, 1);
+    Batch b;
+    batch_alloc(&b, B, T);
+    fill_batch(&b, 7, c.vocab_size);
+    for (int i = 0; i < B * T; i++) b.loss_mask[i] = 0.0f;
+    size_t n = n_params_of(&c);
+    float *grad = malloc(n * sizeof(float));
+    double loss = sharded_pass(&c, 2, 2, &b, grad);
+    if (loss != 0.0) fail_msg("loss %.9g, want 0", loss);
+    for (size_t i = 0; i < n; i++)
+        if (grad[i] != 0.0f) fail_msg("gradient %zu is %.9g, want 0", i, grad[i]);
+    free(grad);
+    batch_free(&b);
+}
+
+/* Validation passes (no tape) give the whole batch's loss and touch no gradient. */
+static void test_forward_only_passes_give_the_loss_and_no_gradients(void **state)
+{
+    (void)state;
+    autograd_set_threads(2);
+    ModelConfig c = small_model(SINK_TOKEN, GATE_NONE, 1);
+    Batch b;
+    batch_alloc(&b, B, T);
+    fill_batch(&b, 8, c.vocab_size);
+    size_t n = n_params_of(&c);
+    float *grad = malloc(n * sizeof(float));
+    double want = sharded_pass(&c, 1, 2, &b, grad);
+    Transformer m;
+    init_model(&m, &c);
+    BatchShards s;
+    batch_shards_init(&s, &m, 3, B, T);
+    double got = batch_shards_pass(&s, &b, 0, 1.0f);
+    if (fabs(got - want) > 1e-6 * fabs(want)) fail_msg("forward-only loss %.9g, whole %.9g", got, want);
+    for (int k = 0; k < s.n; k++)
+        for (size_t i = 0; i < n; i++)
+            if (s.model[k]->params.grad[i] != 0.0f) fail_msg("shard %d wrote gradient %zu", k, i);
+    batch_shards_free(&s);
+    transformer_free(&m);
+    free(grad);
+    batch_free(&b);
 }
 
 static void test_shard_count_rules(void **state)
@@ -235,6 +346,9 @@ int main(void)
         cmocka_unit_test(test_shards_give_the_whole_batch_loss_and_gradients),
         cmocka_unit_test(test_a_shard_without_loss_positions_counts_nothing),
         cmocka_unit_test(test_shards_are_bit_identical_across_thread_counts),
+        cmocka_unit_test(test_scaled_passes_accumulate),
+        cmocka_unit_test(test_a_batch_without_loss_positions_has_zero_loss_and_gradient),
+        cmocka_unit_test(test_forward_only_passes_give_the_loss_and_no_gradients),
         cmocka_unit_test(test_shard_count_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

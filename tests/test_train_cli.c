@@ -717,33 +717,33 @@ static void test_torch_loader_reproduces_the_validation_loss(void **state)
 
 /* ---- 10. threads ---- */
 
-/* train.threads changes only summation order: losses agree to 1e-5 relative over a few steps. */
+/* train.threads does not change the arithmetic: bit-identical losses and validation losses at 1
+ * and 2 threads, with the batch in shards (the default) and whole (op-level threads). */
 static void test_one_and_two_threads_agree(void **state)
 {
     (void)state;
     const char *quick = "--set train.steps=6 --set probe.every=0 --set checkpoint.every=0 "
                         "--set checkpoint.log_spaced=false --set train.eval_every=3";
-    char a[600], b[600], extra[600];
-    test_fresh_run(a, sizeof a, "tr_thr1");
-    test_fresh_run(b, sizeof b, "tr_thr2");
-    snprintf(extra, sizeof extra, "%s --set train.threads=1", quick);
-    train_ok(a, extra);
-    snprintf(extra, sizeof extra, "%s --set train.threads=2", quick);
-    train_ok(b, extra);
-    Metrics ma, mb;
-    read_metrics(&ma, a);
-    read_metrics(&mb, b);
-    if (ma.n != mb.n || ma.n != 7) fail_msg("%d and %d step lines, want 7", ma.n, mb.n);
-    for (int i = 1; i < ma.n; i++) {
-        if (!(fabs(ma.loss[i] - mb.loss[i]) <= 1e-5 * fabs(ma.loss[i])))
-            fail_msg("step %lld: loss %.9g with 1 thread, %.9g with 2 (rtol 1e-5)",
-                     (long long)ma.step[i], ma.loss[i], mb.loss[i]);
-        if (!isnan(ma.val[i]) && !(fabs(ma.val[i] - mb.val[i]) <= 1e-5 * fabs(ma.val[i])))
-            fail_msg("step %lld: val_loss %.9g with 1 thread, %.9g with 2 (rtol 1e-5)",
-                     (long long)ma.step[i], ma.val[i], mb.val[i]);
+    const char *shards[] = {"0", "1"};
+    for (int k = 0; k < 2; k++) {
+        char a[600], b[600], extra[700], what[100];
+        test_fresh_run(a, sizeof a, "tr_thr1");
+        test_fresh_run(b, sizeof b, "tr_thr2");
+        snprintf(extra, sizeof extra, "%s --set train.batch_shards=%s --set train.threads=1", quick,
+                 shards[k]);
+        train_ok(a, extra);
+        snprintf(extra, sizeof extra, "%s --set train.batch_shards=%s --set train.threads=2", quick,
+                 shards[k]);
+        train_ok(b, extra);
+        Metrics ma, mb;
+        read_metrics(&ma, a);
+        read_metrics(&mb, b);
+        if (ma.n != mb.n || ma.n != 7) fail_msg("%d and %d step lines, want 7", ma.n, mb.n);
+        snprintf(what, sizeof what, "batch_shards %s, 1 vs 2 threads", shards[k]);
+        assert_same_losses(&ma, &mb, what);
+        free_metrics(&ma);
+        free_metrics(&mb);
     }
-    free_metrics(&ma);
-    free_metrics(&mb);
 }
 
 /* A --force whose run cannot start (here: a corpus file that does not exist) fails before it

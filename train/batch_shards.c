@@ -47,7 +47,8 @@ void batch_shards_free(BatchShards *s)
     memset(s, 0, sizeof *s);
 }
 
-/* Rows [first, first + rows) of b, as a batch of its own (views, no copies). */
+/* Rows [first, first + rows) of b, as a batch of its own (views, no copies): every (B, T) array
+ * of Batch starts at row first, the (B) ones at first. A new Batch field belongs here too. */
 static Batch batch_rows(const Batch *b, int first, int rows)
 {
     size_t o = (size_t)first * b->T;
@@ -59,12 +60,13 @@ static Batch batch_rows(const Batch *b, int first, int rows)
     };
 }
 
-/* Positions that count in the loss, over rows [first, first + rows) of b. */
+/* The loss weight of rows [first, first + rows) of b: the sum of their loss_mask, which is what
+ * op_cross_entropy divides by (a count of positions for the 0/1 masks batches carry). */
 static double counted_positions(const Batch *b, int first, int rows)
 {
     double n = 0.0;
     size_t end = (size_t)(first + rows) * b->T;
-    for (size_t i = (size_t)first * b->T; i < end; i++) n += b->loss_mask[i] != 0.0f;
+    for (size_t i = (size_t)first * b->T; i < end; i++) n += b->loss_mask[i];
     return n;
 }
 
@@ -76,7 +78,7 @@ static void shard_pass(BatchShards *s, int i, const Batch *b, int record, float 
     g->record = record;
     Tensor *loss = transformer_forward(s->model[i], g, &part, NULL);
     s->loss[i] = loss->data[0];
-    float seed = (float)s->share[i] * scale;
+    float seed = (float)(s->share[i] * scale);
     if (record) graph_backward_seeded(g, loss, &seed);
 }
 
@@ -93,10 +95,10 @@ double batch_shards_pass(BatchShards *s, const Batch *b, int record, float scale
     /* one shard per thread; the operations inside a shard then run on that thread alone, so
      * with several shards (whatever the thread count) products stay whole */
     int threads = omp_get_max_threads() < s->n ? omp_get_max_threads() : s->n;
-    autograd_split_products(s->n == 1);
+    int split = autograd_split_products(s->n == 1);
     #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
     for (int i = 0; i < s->n; i++) shard_pass(s, i, b, record, scale);
-    autograd_split_products(1);
+    autograd_split_products(split);
     double loss = 0.0;
     for (int i = 0; i < s->n; i++) loss += s->share[i] * s->loss[i];
     return loss;

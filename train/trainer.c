@@ -23,11 +23,11 @@
 #include "analysis/report.h"
 #include "data/dataset.h"
 #include "model/transformer.h"
+#include "train/batch_shards.h"
 #include "train/checkpoint.h"
 #include "train/config_flat.h"
 #include "train/optim.h"
 #include "train/run_folder.h"
-#include "train/batch_shards.h"
 #include "train/run_timings.h"
 #include "train/signals.h"
 
