@@ -20,7 +20,7 @@
 #define PROBE_PERTURB_SEED 0x9e27b1ULL
 
 typedef struct ProbeScratch {
-    float *n_q;                                       /* (T) |Q_k| */
+    float *n_q;                                       /* (L, T) |Q_k|, per layer */
     float *lh[12];                                    /* (L, H) per-head results */
     float *lt[4];                                     /* (L + 1) per-layer results */
     float *clean_hidden;                              /* (L+1, B, T, C) for the spread */
@@ -68,7 +68,7 @@ int probe_init(Probe *p, Transformer *m, const Dataset *ds, const ProbeConfig *c
     int L = p->L, H = p->H, T = p->T, C = m->cfg.d_model;
     size_t BTC = (size_t)p->B * T * C;
     ProbeScratch *s = xcalloc(1, sizeof *s);
-    s->n_q = xcalloc((size_t)T, sizeof(float));
+    s->n_q = xcalloc((size_t)L * T, sizeof(float));
     for (int i = 0; i < 12; i++) s->lh[i] = xcalloc((size_t)L * H, sizeof(float));
     for (int i = 0; i < 4; i++) s->lt[i] = xcalloc((size_t)L + 1, sizeof(float));
     s->clean_hidden = xcalloc((size_t)(L + 1) * BTC, sizeof(float));
@@ -186,11 +186,15 @@ static void light_metrics(Probe *p, Transformer *m, JsonWriter *w)
     int has_bos = 0, has_last = m->cfg.kind == MODEL_BIDIRECTIONAL;
     int has_sink_mass = m->cfg.attention.sink != SINK_NONE ||
                         m->cfg.attention.normalizer == ATTN_SOFTMAX1;
+    /* layers are independent and write disjoint outputs: one per thread (the same arithmetic
+     * whatever the thread count) */
+    #pragma omp parallel for schedule(static) reduction(|:has_bos) if (L > 1)
     for (int l = 0; l < L; l++) {
         const float *A = tr->attn_probs[l];
-        metrics_alpha(p->alpha + (size_t)l * H * T, s->n_q, A, tr->allowed, doc, proxy, B, H, T);
+        float *n_q = s->n_q + (size_t)l * T;
+        metrics_alpha(p->alpha + (size_t)l * H * T, n_q, A, tr->allowed, doc, proxy, B, H, T);
         for (int h = 0; h < H; h++) p->alpha0[l * H + h] = p->alpha[((size_t)l * H + h) * T];
-        metrics_sink_location(loc + l * H, loc_alpha + l * H, p->alpha + (size_t)l * H * T, s->n_q, H, T);
+        metrics_sink_location(loc + l * H, loc_alpha + l * H, p->alpha + (size_t)l * H * T, n_q, H, T);
         if (metrics_alpha_bos(bos_alpha + l * H, A, tr->allowed, doc, p->batch.tokens, TOK_BOS,
                               proxy, B, H, T) > 0)
             has_bos = 1;

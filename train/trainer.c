@@ -773,8 +773,9 @@ int trainer_run(const Config *cfg, TrainOptions *opt)
     record_run_info(&t);
     char desc[512];
     dataset_describe(t.ds, desc, sizeof desc);
-    say(&t, "sinklab train: %s | %zu parameters | %d threads\n", opt->swap_into ? opt->swap_into : opt->run_dir,
-        t.model.params.n, cfg->train.threads);
+    say(&t, "sinklab train: %s | %zu parameters | %d threads | batch in %d shards\n",
+        opt->swap_into ? opt->swap_into : opt->run_dir, t.model.params.n, cfg->train.threads,
+        t.shards.n);
     say(&t, "data: %s\n", desc);
     warn_slow_blas(&t);
     char warn[512];
