@@ -3,6 +3,7 @@
 #include "analysis/probe.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,9 @@ typedef struct ProbeScratch {
     float *lt[4];                                     /* (L + 1) per-layer results */
     float *clean_hidden;                              /* (L+1, B, T, C) for the spread */
     float *delta;                                     /* (B, T, C) perturbation */
-    float *dy, *jac_sq;                               /* Jacobian seeds and accumulators */
+    float *dy, *jac_sq;                               /* Jacobian seeds (samples, Bj, T, C) and
+                                                         accumulators (Bj, T) */
+    float *jac_part;                                  /* (samples, Bj, T) each sample's term */
     float *maps;                                      /* (L, H, T, T) attention of sequence 0 */
     int *loc;                                         /* (L, H) sink location */
     float *by_class;                                  /* (2, H) one layer's active/dormant */
@@ -62,9 +65,14 @@ int probe_init(Probe *p, Transformer *m, const Dataset *ds, const ProbeConfig *c
     graph_init(&p->graph, transformer_measure_arena(m, p->B, p->T, &want, 0),
                TRANSFORMER_MAX_NODES);
     int Bj = cfg->jacobian_seq < p->B ? cfg->jacobian_seq : p->B;
+    int n_samples = cfg->jacobian_samples > 0 ? cfg->jacobian_samples : 1;
     ForwardTrace want_jac = {.keep_hidden = 1, .grad_input = 1};
-    graph_init(&p->jac_graph, transformer_measure_arena(m, Bj > 0 ? Bj : 1, p->T, &want_jac, 1),
-               TRANSFORMER_MAX_NODES);
+    size_t jac_bytes = transformer_measure_arena(m, Bj > 0 ? Bj : 1, p->T, &want_jac, 1);
+    /* the Jacobian's samples run one per thread (jacobian_metrics) */
+    p->n_jac_graph = omp_get_max_threads() < n_samples ? omp_get_max_threads() : n_samples;
+    p->jac_graph = xcalloc((size_t)p->n_jac_graph, sizeof(Graph));
+    for (int i = 0; i < p->n_jac_graph; i++)
+        graph_init(&p->jac_graph[i], jac_bytes, TRANSFORMER_MAX_NODES);
     int L = p->L, H = p->H, T = p->T, C = m->cfg.d_model;
     size_t BTC = (size_t)p->B * T * C;
     ProbeScratch *s = xcalloc(1, sizeof *s);
@@ -73,8 +81,9 @@ int probe_init(Probe *p, Transformer *m, const Dataset *ds, const ProbeConfig *c
     for (int i = 0; i < 4; i++) s->lt[i] = xcalloc((size_t)L + 1, sizeof(float));
     s->clean_hidden = xcalloc((size_t)(L + 1) * BTC, sizeof(float));
     s->delta = xcalloc(BTC, sizeof(float));
-    s->dy = xcalloc((size_t)(Bj > 0 ? Bj : 1) * T * C, sizeof(float));
+    s->dy = xcalloc((size_t)n_samples * (Bj > 0 ? Bj : 1) * T * C, sizeof(float));
     s->jac_sq = xcalloc((size_t)(Bj > 0 ? Bj : 1) * T, sizeof(float));
+    s->jac_part = xcalloc((size_t)n_samples * (Bj > 0 ? Bj : 1) * T, sizeof(float));
     s->maps = xcalloc((size_t)L * H * T * T, sizeof(float));
     s->loc = xcalloc((size_t)L * H, sizeof(int));
     s->by_class = xcalloc((size_t)2 * H, sizeof(float));
@@ -93,7 +102,8 @@ void probe_free(Probe *p)
         free(s->n_q);
         for (int i = 0; i < 12; i++) free(s->lh[i]);
         for (int i = 0; i < 4; i++) free(s->lt[i]);
-        free(s->clean_hidden); free(s->delta); free(s->dy); free(s->jac_sq); free(s->maps);
+        free(s->clean_hidden); free(s->delta); free(s->dy); free(s->jac_sq); free(s->jac_part);
+        free(s->maps);
         free(s->loc);
         free(s->by_class);
         free(s);
@@ -102,7 +112,8 @@ void probe_free(Probe *p)
     free(p->alpha0);
     free(p->value_norms);
     graph_free(&p->graph);
-    graph_free(&p->jac_graph);
+    for (int i = 0; i < p->n_jac_graph; i++) graph_free(&p->jac_graph[i]);
+    free(p->jac_graph);
     batch_free(&p->batch);
     memset(p, 0, sizeof *p);
 }
@@ -351,39 +362,65 @@ static void spread_metrics(Probe *p, Transformer *m, JsonWriter *w)
     jsonw_key_int(w, metric_name(METRIC_SPREAD_POS), pos);
 }
 
+/* One Jacobian sample on graph g with model m (the probe's model or a replica of it): forward on
+ * sub, backward from the last position's hidden state seeded with dy, and each position's term
+ * ||J^T u||^2 / n_samples into part (Bj, T). */
+static void jacobian_sample(Probe *p, Transformer *m, Graph *g, const Batch *sub, const float *dy,
+                            float *part)
+{
+    int T = p->T, C = m->cfg.d_model, L = p->L, n_samples = p->cfg.jacobian_samples;
+    graph_reset(g);
+    g->record = 1;
+    ForwardTrace tr = {.keep_hidden = 1, .grad_input = 1, .edits = p->edit};
+    transformer_forward(m, g, sub, &tr);
+    graph_backward_seeded(g, tr.hidden[L], dy);
+    const float *g0 = tr.hidden[0]->grad;
+    for (int b = 0; b < sub->B; b++)
+        for (int i = 0; i < T; i++) {
+            double sq = 0.0;
+            for (int c = 0; c < C; c++) {
+                double v = g0[((size_t)b * T + i) * C + c];
+                sq += v * v;
+            }
+            part[b * T + i] = (float)(sq / n_samples);
+        }
+}
+
 /* ||d h_{T-1}^L / d h_i^0||_F for every input position i, estimated as sqrt(E ||J^T u||^2) over
- * Gaussian u (Hutchinson): one backward pass per sample gives all positions at once. */
+ * Gaussian u (Hutchinson): one backward pass per sample gives all positions at once. The samples
+ * run one per thread, each on its own graph and (beyond the first thread) a replica of the model
+ * for the parameter gradients backward writes; their seeds are drawn up front in sample order and
+ * their terms summed in sample order, so the result does not depend on the thread count. */
 static void jacobian_metrics(Probe *p, Transformer *m, JsonWriter *w)
 {
     ProbeScratch *s = p->scratch;
     int Bj = p->cfg.jacobian_seq < p->B ? p->cfg.jacobian_seq : p->B;
-    int n_samples = p->cfg.jacobian_samples, T = p->T, C = m->cfg.d_model, L = p->L;
+    int n_samples = p->cfg.jacobian_samples, T = p->T, C = m->cfg.d_model;
     if (Bj < 1 || n_samples < 1) return;
     Batch sub = p->batch;
     sub.B = Bj;
+    size_t seed_size = (size_t)Bj * T * C, part_size = (size_t)Bj * T;
     Rng rng;
     rng_seed(&rng, PROBE_JACOBIAN_SEED);
-    memset(s->jac_sq, 0, (size_t)Bj * T * sizeof(float));
+    memset(s->dy, 0, (size_t)n_samples * seed_size * sizeof(float));
+    for (int k = 0; k < n_samples; k++)
+        for (int b = 0; b < Bj; b++)
+            for (int c = 0; c < C; c++)
+                s->dy[k * seed_size + ((size_t)b * T + T - 1) * C + c] = rng_normal(&rng);
+    int n_threads = p->n_jac_graph;
+    Transformer *replica = n_threads > 1 ? xcalloc((size_t)n_threads - 1, sizeof(Transformer)) : NULL;
+    for (int t = 1; t < n_threads; t++) transformer_replica(&replica[t - 1], m);
+    #pragma omp parallel for schedule(static) num_threads(n_threads) if (n_threads > 1)
     for (int k = 0; k < n_samples; k++) {
-        graph_reset(&p->jac_graph);
-        p->jac_graph.record = 1;
-        ForwardTrace tr = {.keep_hidden = 1, .grad_input = 1, .edits = p->edit};
-        transformer_forward(m, &p->jac_graph, &sub, &tr);
-        memset(s->dy, 0, (size_t)Bj * T * C * sizeof(float));
-        for (int b = 0; b < Bj; b++)
-            for (int c = 0; c < C; c++) s->dy[((size_t)b * T + T - 1) * C + c] = rng_normal(&rng);
-        graph_backward_seeded(&p->jac_graph, tr.hidden[L], s->dy);
-        const float *g0 = tr.hidden[0]->grad;
-        for (int b = 0; b < Bj; b++)
-            for (int i = 0; i < T; i++) {
-                double sq = 0.0;
-                for (int c = 0; c < C; c++) {
-                    double v = g0[((size_t)b * T + i) * C + c];
-                    sq += v * v;
-                }
-                s->jac_sq[b * T + i] += (float)(sq / n_samples);
-            }
+        int t = omp_get_thread_num();
+        jacobian_sample(p, t == 0 ? m : &replica[t - 1], &p->jac_graph[t], &sub,
+                        s->dy + k * seed_size, s->jac_part + k * part_size);
     }
+    for (int t = 1; t < n_threads; t++) transformer_free(&replica[t - 1]);
+    free(replica);
+    memset(s->jac_sq, 0, part_size * sizeof(float));
+    for (int k = 0; k < n_samples; k++)
+        for (size_t i = 0; i < part_size; i++) s->jac_sq[i] += s->jac_part[k * part_size + i];
     float *by_pos = xcalloc((size_t)T, sizeof(float));
     for (int i = 0; i < T; i++) {
         double acc = 0.0;

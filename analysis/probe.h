@@ -19,7 +19,8 @@ typedef struct {
     int L, H, T, B;
     Batch batch;              /* the fixed probe set */
     Graph graph;              /* inference pass, kept until the next run for probe_write_maps */
-    Graph jac_graph;          /* the Jacobian pass (records a tape) */
+    Graph *jac_graph;         /* [n_jac_graph] the Jacobian passes (record a tape), one per thread */
+    int n_jac_graph;
     ForwardTrace trace;
     float *alpha;             /* (L, H, T) alpha_k of every key, last run */
     float *alpha0;            /* (L, H) */

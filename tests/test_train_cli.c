@@ -746,6 +746,50 @@ static void test_one_and_two_threads_agree(void **state)
     }
 }
 
+/* metrics.jsonl without the fields that time the run (tok_per_s, probe_seconds). */
+static char *metrics_without_timings(const char *run)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run);
+    char *text = test_slurp(path, NULL), *out = text;
+    for (const char *q = text; *q;) {
+        if (!strncmp(q, "\"tok_per_s\":", 12) || !strncmp(q, "\"probe_seconds\":", 16)) {
+            while (*q && *q != ',' && *q != '}') q++;
+            if (*q == ',') q++;
+            continue;
+        }
+        *out++ = *q++;
+    }
+    *out = '\0';
+    return text;
+}
+
+/* Probes do not depend on the thread count either: every metric of the light probes and of the
+ * final heavy one (the Jacobian runs its samples one per thread) is bit-identical at 1 and 2. */
+static void test_probes_are_identical_at_one_and_two_threads(void **state)
+{
+    (void)state;
+    const char *quick = "--set train.steps=6 --set probe.every=3 --set checkpoint.every=6 "
+                        "--set checkpoint.log_spaced=false --set train.eval_every=0";
+    char a[600], b[600], extra[700];
+    test_fresh_run(a, sizeof a, "tr_probe_thr1");
+    test_fresh_run(b, sizeof b, "tr_probe_thr2");
+    snprintf(extra, sizeof extra, "%s --set train.threads=1", quick);
+    train_ok(a, extra);
+    snprintf(extra, sizeof extra, "%s --set train.threads=2", quick);
+    train_ok(b, extra);
+    char *ma = metrics_without_timings(a), *mb = metrics_without_timings(b);
+    if (!strstr(ma, "\"jacobian_norm\"")) fail_msg("no heavy probe in %s/metrics.jsonl", a);
+    if (strcmp(ma, mb) != 0) {
+        size_t i = 0;
+        while (ma[i] && ma[i] == mb[i]) i++;
+        fail_msg("metrics.jsonl differs at 1 and 2 threads from byte %zu:\n1: %.200s\n2: %.200s",
+                 i, ma + i, mb + i);
+    }
+    free(ma);
+    free(mb);
+}
+
 /* A --force whose run cannot start (here: a corpus file that does not exist) fails before it
  * touches the earlier run. */
 static void test_failed_force_keeps_the_earlier_run(void **state)
@@ -845,6 +889,7 @@ int main(void)
         cmocka_unit_test(test_bad_usage_and_bad_config_exit_2_naming_the_problem),
         cmocka_unit_test(test_torch_loader_reproduces_the_validation_loss),
         cmocka_unit_test(test_one_and_two_threads_agree),
+        cmocka_unit_test(test_probes_are_identical_at_one_and_two_threads),
         cmocka_unit_test(test_failed_force_keeps_the_earlier_run),
         cmocka_unit_test(test_analyze_reproduces_two_thread_runs),
         cmocka_unit_test(test_alpha0_is_absent_when_key_0_is_blocked),
