@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "model/tensor.h"
 
@@ -382,25 +383,40 @@ void metrics_norm_attention(float *share, const float *attn, const float *v, con
 /* ---- hidden states -------------------------------------------------------------------- */
 
 /* Hoare/Wirth selection: afterwards a[k] is the k-th smallest and a[0..k-1] <= a[k]. */
-static float select_kth(float *a, long n, long k)
+/* |x| as bits: for the non-negative floats |x| is, the unsigned order of the bits is the order of
+ * the values (NaN, whose bits exceed infinity's, sorts last). */
+static inline uint32_t abs_bits(float v)
 {
-    long lo = 0, hi = n - 1;
-    while (lo < hi) {
-        float x = a[k];
-        long i = lo, j = hi;
-        do {
-            while (a[i] < x) i++;
-            while (x < a[j]) j--;
-            if (i <= j) {
-                float t = a[i]; a[i] = a[j]; a[j] = t;
-                i++;
-                j--;
+    union { float f; uint32_t u; } b = {.f = v};
+    return b.u & 0x7fffffffu;
+}
+
+/* The k-th smallest (0-based) |x| over the non-PAD tokens of x (B, T, C), exactly, by radix
+ * selection on the bits: one pass counts the high 16 bits, a second the low 16 among the values
+ * in the chosen high bucket. Two linear scans and no copy of x (the sort-free median of
+ * metrics_massive ran over a copy of every element and was most of a light probe's metrics). */
+static float abs_kth(const float *x, const int32_t *doc_ids, int B, int T, int C, long k,
+                     uint32_t *count /* 65536 */)
+{
+    uint32_t prefix = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        memset(count, 0, 65536 * sizeof(uint32_t));
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) {
+                if (is_pad(doc_ids, b, T, t)) continue;
+                const float *row = x + ((size_t)b * T + t) * C;
+                for (int c = 0; c < C; c++) {
+                    uint32_t u = abs_bits(row[c]);
+                    if (pass == 0) count[u >> 16]++;
+                    else if ((u >> 16) == prefix) count[u & 0xffffu]++;
+                }
             }
-        } while (i <= j);
-        if (j < k) lo = i;
-        if (k < i) hi = j;
+        uint32_t d = 0;
+        while ((long)count[d] <= k) k -= count[d++];
+        prefix = pass == 0 ? d : (prefix << 16) | d;
     }
-    return a[k];
+    union { uint32_t u; float f; } v = {.u = prefix};
+    return v.f;
 }
 
 void metrics_massive(float *ratio0, float *top_median, int *top_pos, int *top_chan,
@@ -408,7 +424,6 @@ void metrics_massive(float *ratio0, float *top_median, int *top_pos, int *top_ch
 {
     *ratio0 = first_to_mean_norm(x, C, C, doc_ids, B, T, 1);
 
-    float *a = xmalloc((size_t)B * T * C * sizeof(float));
     long n = 0;
     float top = -1;
     int tp = -1, tc = -1;
@@ -419,23 +434,20 @@ void metrics_massive(float *ratio0, float *top_median, int *top_pos, int *top_ch
             for (int c = 0; c < C; c++) {
                 float m = fabsf(row[c]);
                 if (m > top) { top = m; tp = t; tc = c; }
-                a[n++] = m;
             }
+            n += C;
         }
     double med = 0;
     if (n > 0) {
-        med = select_kth(a, n, n / 2);
-        if (n % 2 == 0) {
-            /* even count: the lower middle is the largest of the elements left of n/2 */
-            float lower = a[0];
-            for (long i = 1; i < n / 2; i++) lower = a[i] > lower ? a[i] : lower;
-            med = 0.5 * ((double)lower + med);
-        }
+        uint32_t *count = xmalloc(65536 * sizeof(uint32_t));
+        med = abs_kth(x, doc_ids, B, T, C, n / 2, count);
+        /* even count: the mean of the two middle values */
+        if (n % 2 == 0) med = 0.5 * ((double)abs_kth(x, doc_ids, B, T, C, n / 2 - 1, count) + med);
+        free(count);
     }
     *top_median = med > 0 ? (float)(top / med) : 0;
     if (top_pos) *top_pos = tp;
     if (top_chan) *top_chan = tc;
-    free(a);
 }
 
 /* ---- attention entropy ---------------------------------------------------------------- */

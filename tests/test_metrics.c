@@ -409,6 +409,42 @@ static void test_massive_activation_ratios(void **state)
     expect_near("massive top/median (odd)", tm, 3.0 / 2, 1e-6);
 }
 
+static int cmp_float(const void *a, const void *b);
+
+/* top/median against a median taken by sorting, on random values with repeats, zeros, negative
+ * zeros and PAD tokens, for odd and even counts. */
+static void test_massive_median_matches_a_sort(void **state)
+{
+    (void)state;
+    enum { B = 3, T = 7, C = 5 };
+    TestRng r = {77};
+    for (int trial = 0; trial < 20; trial++) {
+        float x[B * T * C], a[B * T * C];
+        int32_t doc[B * T];
+        for (int i = 0; i < B * T * C; i++) {
+            int kind = trng_int(&r, 0, 5);
+            x[i] = kind == 0 ? 0.0f : kind == 1 ? -0.0f : kind == 2 ? (float)trng_int(&r, -3, 3)
+                                                                    : trng_uniform(&r, -50, 50);
+        }
+        /* trial parity decides how many tokens are PAD, so counts are odd and even */
+        for (int i = 0; i < B * T; i++) doc[i] = i < trial % 4 ? -1 : 0;
+        long n = 0;
+        float top = 0;
+        for (int i = 0; i < B * T; i++)
+            for (int c = 0; c < C && doc[i] >= 0; c++) {
+                a[n] = fabsf(x[i * C + c]);
+                top = a[n] > top ? a[n] : top;
+                n++;
+            }
+        qsort(a, (size_t)n, sizeof(float), cmp_float);
+        double med = n % 2 ? a[n / 2] : 0.5 * ((double)a[n / 2 - 1] + a[n / 2]);
+        float r0, tm;
+        metrics_massive(&r0, &tm, NULL, NULL, x, doc, B, T, C);
+        float want = med > 0 ? (float)(top / med) : 0;
+        if (tm != want) fail_msg("trial %d (n %ld): top/median %.9g, sorted %.9g", trial, n, tm, want);
+    }
+}
+
 /* Uniform causal rows over n = i + 1 keys have entropy log n: the mean over T = 8 queries is
  * log(8!)/8 = 1.32557536; divided by log n every row with n >= 2 gives 1. One-hot rows: 0. */
 static void test_entropy_of_uniform_rows_is_log_n(void **state)
@@ -699,6 +735,7 @@ int main(void)
         cmocka_unit_test(test_qk0_cosine_and_norm_product),
         cmocka_unit_test(test_norm_attention_weights_by_transformed_value_norm),
         cmocka_unit_test(test_massive_activation_ratios),
+        cmocka_unit_test(test_massive_median_matches_a_sort),
         cmocka_unit_test(test_entropy_of_uniform_rows_is_log_n),
         cmocka_unit_test(test_qk_eigen_diagonal),
         cmocka_unit_test(test_qk_eigen_rotation_complex_pair),
