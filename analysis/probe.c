@@ -26,8 +26,10 @@ typedef struct ProbeScratch {
     float *lt[4];                                     /* (L + 1) per-layer results */
     float *clean_hidden;                              /* (L+1, B, T, C) for the spread */
     float *delta;                                     /* (B, T, C) perturbation */
-    float *dy, *jac_sq;                               /* Jacobian seeds (samples, Bj, T, C) and
+    float *seeds, *jac_sq;                            /* Jacobian seeds (samples, Bj, C) and
                                                          accumulators (Bj, T) */
+    float *dy;                                        /* (threads, Bj, T, C) backward seeds: 0
+                                                         but at position T-1 */
     float *jac_part;                                  /* (samples, Bj, T) each sample's term */
     float *maps;                                      /* (L, H, T, T) attention of sequence 0 */
     int *loc;                                         /* (L, H) sink location */
@@ -81,7 +83,8 @@ int probe_init(Probe *p, Transformer *m, const Dataset *ds, const ProbeConfig *c
     for (int i = 0; i < 4; i++) s->lt[i] = xcalloc((size_t)L + 1, sizeof(float));
     s->clean_hidden = xcalloc((size_t)(L + 1) * BTC, sizeof(float));
     s->delta = xcalloc(BTC, sizeof(float));
-    s->dy = xcalloc((size_t)n_samples * (Bj > 0 ? Bj : 1) * T * C, sizeof(float));
+    s->seeds = xcalloc((size_t)n_samples * (Bj > 0 ? Bj : 1) * C, sizeof(float));
+    s->dy = xcalloc((size_t)p->n_jac_graph * (Bj > 0 ? Bj : 1) * T * C, sizeof(float));
     s->jac_sq = xcalloc((size_t)(Bj > 0 ? Bj : 1) * T, sizeof(float));
     s->jac_part = xcalloc((size_t)n_samples * (Bj > 0 ? Bj : 1) * T, sizeof(float));
     s->maps = xcalloc((size_t)L * H * T * T, sizeof(float));
@@ -102,7 +105,8 @@ void probe_free(Probe *p)
         free(s->n_q);
         for (int i = 0; i < 12; i++) free(s->lh[i]);
         for (int i = 0; i < 4; i++) free(s->lt[i]);
-        free(s->clean_hidden); free(s->delta); free(s->dy); free(s->jac_sq); free(s->jac_part);
+        free(s->clean_hidden); free(s->delta); free(s->dy); free(s->seeds); free(s->jac_sq);
+        free(s->jac_part);
         free(s->maps);
         free(s->loc);
         free(s->by_class);
@@ -363,12 +367,14 @@ static void spread_metrics(Probe *p, Transformer *m, JsonWriter *w)
 }
 
 /* One Jacobian sample on graph g with model m (the probe's model or a replica of it): forward on
- * sub, backward from the last position's hidden state seeded with dy, and each position's term
- * ||J^T u||^2 / n_samples into part (Bj, T). */
-static void jacobian_sample(Probe *p, Transformer *m, Graph *g, const Batch *sub, const float *dy,
-                            float *part)
+ * sub, backward from the last position's hidden state seeded with u (Bj, C) through dy (Bj, T, C,
+ * zero but at position T-1), and each position's term ||J^T u||^2 / n_samples into part (Bj, T). */
+static void jacobian_sample(Probe *p, Transformer *m, Graph *g, const Batch *sub, const float *u,
+                            float *dy, float *part)
 {
     int T = p->T, C = m->cfg.d_model, L = p->L, n_samples = p->cfg.jacobian_samples;
+    for (int b = 0; b < sub->B; b++)
+        memcpy(dy + ((size_t)b * T + T - 1) * C, u + (size_t)b * C, (size_t)C * sizeof(float));
     graph_reset(g);
     g->record = 1;
     ForwardTrace tr = {.keep_hidden = 1, .grad_input = 1, .edits = p->edit};
@@ -399,14 +405,10 @@ static void jacobian_metrics(Probe *p, Transformer *m, JsonWriter *w)
     if (Bj < 1 || n_samples < 1) return;
     Batch sub = p->batch;
     sub.B = Bj;
-    size_t seed_size = (size_t)Bj * T * C, part_size = (size_t)Bj * T;
+    size_t seed_size = (size_t)Bj * C, part_size = (size_t)Bj * T;
     Rng rng;
     rng_seed(&rng, PROBE_JACOBIAN_SEED);
-    memset(s->dy, 0, (size_t)n_samples * seed_size * sizeof(float));
-    for (int k = 0; k < n_samples; k++)
-        for (int b = 0; b < Bj; b++)
-            for (int c = 0; c < C; c++)
-                s->dy[k * seed_size + ((size_t)b * T + T - 1) * C + c] = rng_normal(&rng);
+    for (size_t i = 0; i < (size_t)n_samples * seed_size; i++) s->seeds[i] = rng_normal(&rng);
     int n_threads = p->n_jac_graph;
     Transformer *replica = n_threads > 1 ? xcalloc((size_t)n_threads - 1, sizeof(Transformer)) : NULL;
     for (int t = 1; t < n_threads; t++) transformer_replica(&replica[t - 1], m);
@@ -414,7 +416,8 @@ static void jacobian_metrics(Probe *p, Transformer *m, JsonWriter *w)
     for (int k = 0; k < n_samples; k++) {
         int t = omp_get_thread_num();
         jacobian_sample(p, t == 0 ? m : &replica[t - 1], &p->jac_graph[t], &sub,
-                        s->dy + k * seed_size, s->jac_part + k * part_size);
+                        s->seeds + k * seed_size, s->dy + (size_t)t * Bj * T * C,
+                        s->jac_part + k * part_size);
     }
     for (int t = 1; t < n_threads; t++) transformer_free(&replica[t - 1]);
     free(replica);
