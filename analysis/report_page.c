@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "analysis/metrics.h"
 #include "analysis/plot.h"
@@ -179,7 +180,12 @@ static void write_header(FILE *f, const Run *run)
     if (run->pr.present[METRIC_ALPHA_BOS_ACTIVE] && run->pr.present[METRIC_ALPHA_BOS_DORMANT])
         fputs("<a href=\"#classes\">Active/dormant</a>", f);
     fputs("<a href=\"#attention\">Attention maps</a><a href=\"#positions\">Positions</a>"
-          "<a href=\"#mechanics\">Mechanics</a></nav>\n", f);
+          "<a href=\"#mechanics\">Mechanics</a>", f);
+    /* `sinklab analyze RUN --interventions` writes its page next to the run's; link it when there */
+    char iv[REPORT_PATH_CAP + 40];
+    snprintf(iv, sizeof iv, "%s/analysis/interventions.html", run->dir);
+    if (access(iv, R_OK) == 0) fputs("<a href=\"analysis/interventions.html\">Interventions</a>", f);
+    fputs("</nav>\n", f);
 }
 
 static void card(FILE *f, const char *k, const char *v, const char *d)

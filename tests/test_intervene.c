@@ -539,6 +539,12 @@ static void test_analyze_intervene_end_to_end(void **s)
     char *html = test_slurp(path, NULL);
     assert_non_null(strstr(html, "<svg"));
     free(html);
+    /* the run's report was written again and links the page */
+    char report[700];
+    snprintf(report, sizeof report, "%s/run/report.html", dir);
+    html = test_slurp(report, NULL);
+    assert_non_null(strstr(html, "<a href=\"analysis/interventions.html\">Interventions</a>"));
+    free(html);
     /* never replaced without --force; with it, yes */
     snprintf(args, sizeof args, "analyze %s/run/checkpoints/step_0000020.ckpt --intervene drop_bos", dir);
     assert_int_equal(sinklab(args), 2);

@@ -380,6 +380,23 @@ static void test_active_dormant_section_when_classes_logged(void **state)
     free(html);
 }
 
+/* The nav links an intervention analysis (RUN/analysis/interventions.html) only when there is one. */
+static void test_interventions_page_is_linked_when_present(void **state)
+{
+    (void)state;
+    char dir[512], path[700];
+    make_run(dir, sizeof dir, "report_iv", NULL);
+    char *html = make_report(dir, NULL);
+    if (strstr(html, "analysis/interventions.html")) fail_msg("%s links an analysis that does not exist", dir);
+    free(html);
+    snprintf(path, sizeof path, "%s/analysis", dir);
+    if (mkdir(path, 0755) != 0) fail_msg("cannot create %s", path);
+    test_write_in(NULL, 0, path, "interventions.html", "<!DOCTYPE html><title>iv</title>");
+    html = make_report(dir, NULL);
+    assert_non_null(strstr(html, "<a href=\"analysis/interventions.html\">Interventions</a>"));
+    free(html);
+}
+
 /* Runs made before summary.json kept the summary as a last {"final": ...} line; still read. */
 static void test_onset_from_final_line_wins(void **state)
 {
@@ -535,6 +552,7 @@ int main(void)
         cmocka_unit_test(test_onset_table_matches_the_definition),
         cmocka_unit_test(test_heatmap_scale_and_onset_marks),
         cmocka_unit_test(test_active_dormant_section_when_classes_logged),
+        cmocka_unit_test(test_interventions_page_is_linked_when_present),
         cmocka_unit_test(test_onset_from_final_line_wins),
         cmocka_unit_test(test_onset_from_summary_json_wins),
         cmocka_unit_test(test_malformed_line_error_names_file_and_line),

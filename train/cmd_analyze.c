@@ -15,11 +15,13 @@
 #include "analysis/intervene_run.h"
 #include "analysis/jsonw.h"
 #include "analysis/probe.h"
+#include "analysis/report.h"
 #include "data/dataset.h"
 #include "model/transformer.h"
 #include "train/checkpoint.h"
 #include "train/commands.h"
 #include "train/config.h"
+#include "train/config_flat.h"
 
 
 #define MAX_SETS 64
@@ -329,6 +331,21 @@ static int config_has_interventions(const char *ckpt, const AnalyzeArgs *a)
     return c.probe.n_interventions > 0;
 }
 
+/* The run's report.html links RUN/analysis/interventions.html when it exists: written again so
+ * the new page is one click from it (a report that cannot be rewritten only costs the link). */
+static void relink_report(const char *run)
+{
+    char path[1200], err[1024];
+    snprintf(path, sizeof path, "%s/report.html", run);
+    if (!file_exists(path)) return;
+    KeyValueList cfg = {0};
+    if (config_flatten_run(run, &cfg, err, sizeof err) != 0 || report_write(run, &cfg, err, sizeof err) != 0)
+        fprintf(stderr, "sinklab analyze: warning: %s not rewritten to link the analysis: %s\n", path, err);
+    else
+        printf("%s (links it)\n", path);
+    kv_free(&cfg);
+}
+
 /* Intervention mode: every intervention on one checkpoint, or on every checkpoint of a run
  * folder (then the report shows delta loss against step), into DIR/interventions.{json,html}. */
 static int analyze_interventions(const char *target, int n, char **names, const AnalyzeArgs *a)
@@ -373,6 +390,7 @@ static int analyze_interventions(const char *target, int n, char **names, const 
         rc = 1;
     }
     if (rc == 0) printf("%s\n%s\n", jpath, hpath);
+    if (rc == 0 && !a->out) relink_report(run);
     for (int i = 0; i < n; i++) intervene_checkpoint_free(&cks[i]);
     free(cks);
     return rc;
