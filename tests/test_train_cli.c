@@ -294,7 +294,8 @@ static void test_same_config_twice_gives_identical_losses_and_weights(void **sta
 
 /* 10 steps then --resume to 20 (constant schedule, so the first half's learning rates do not
  * depend on train.steps) equals 20 steps straight: every loss, the final weights and moments,
- * and the onset summary (eps 0.2 puts the onset at step 0, before the resume point). */
+ * and the onset summary (eps 0.2 puts the onset at step 0, before the resume point). The resume
+ * runs at 2 threads where the rest ran at 1: the thread count never changes the arithmetic. */
 static void test_resume_with_more_steps_matches_the_straight_run(void **state)
 {
     (void)state;
@@ -305,7 +306,7 @@ static void test_resume_with_more_steps_matches_the_straight_run(void **state)
     train_ok(straight, common);
     snprintf(extra, sizeof extra, "%s --set train.steps=10", common);
     train_ok(half, extra);
-    snprintf(extra, sizeof extra, "%s --set train.steps=20 --resume", common);
+    snprintf(extra, sizeof extra, "%s --set train.steps=20 --set train.threads=2 --resume", common);
     int rc = sinklab("train %s --out %s %s", TINY, half, extra);
     if (rc != 0) fail_msg("resume: exit %d: %.2000s", rc, OUT);
     if (!strstr(OUT, "step_0000010.ckpt") || !strstr(OUT, "at step 10"))
@@ -336,7 +337,7 @@ static void test_resume_with_more_steps_matches_the_straight_run(void **state)
     free_metrics(&mh);
 }
 
-/* Resume may change train.steps, probe.* and checkpoint.* only. */
+/* Resume may change train.steps, train.threads, probe.* and checkpoint.* only. */
 static void test_resume_with_a_different_model_is_refused(void **state)
 {
     (void)state;
@@ -346,6 +347,10 @@ static void test_resume_with_a_different_model_is_refused(void **state)
     int rc = sinklab("train %s --out %s --resume --set model.d_ff=128", TINY, run);
     if (rc != 2) fail_msg("resume with model.d_ff changed: exit %d, want 2: %.1000s", rc, OUT);
     if (!strstr(OUT, "model.d_ff")) fail_msg("the refusal does not name model.d_ff: %.1000s", OUT);
+    /* the batch shards are part of the arithmetic: not changeable on resume */
+    rc = sinklab("train %s --out %s --resume --set train.batch_shards=4", TINY, run);
+    if (rc != 2 || !strstr(OUT, "train.batch_shards"))
+        fail_msg("resume with train.batch_shards changed: exit %d, want 2 naming it: %.1000s", rc, OUT);
     rc = sinklab("train %s --out %s/nothing_here --resume", TINY, run);
     if (rc != 2) fail_msg("resume of a missing run folder: exit %d, want 2: %.500s", rc, OUT);
 }

@@ -447,19 +447,6 @@ int sweep_resolve_base(const Sweep *s, Config *c, char *err, size_t n_err)
     return 0;
 }
 
-/* The threads of a run that already has checkpoints: resume refuses a changed train.threads. */
-static int threads_of_started_run(const char *dir)
-{
-    char path[1400];
-    snprintf(path, sizeof path, "%s/checkpoints/latest", dir);
-    if (access(path, F_OK) != 0) return 0;
-    snprintf(path, sizeof path, "%s/config.yaml", dir);
-    static Config prev;
-    char e[256];
-    config_defaults(&prev);
-    return config_load(&prev, path, e, sizeof e) == 0 ? prev.train.threads : 0;
-}
-
 int sweep_resolve(const Sweep *s, const SweepRun *r, int threads, Config *c, char *err, size_t n_err)
 {
     if (sweep_resolve_base(s, c, err, n_err)) return -1;
@@ -471,9 +458,8 @@ int sweep_resolve(const Sweep *s, const SweepRun *r, int threads, Config *c, cha
             if (apply(c, s->path, w[0], w[1], a, err, n_err)) return -1;
         }
     if (s->n_seeds) c->train.seed = (uint64_t)s->seeds[r->seed_index];
-    int started = threads_of_started_run(r->dir);
-    if (!s->threads_fixed && started > 0) c->train.threads = started;
-    else if (!s->threads_fixed && threads > 0) c->train.threads = threads;
+    /* the thread count never changes results, so a started run may resume with this one */
+    if (!s->threads_fixed && threads > 0) c->train.threads = threads;
     if (strlen(r->dir) >= sizeof c->output.dir) {
         sl_errf(err, n_err, "%s: run folder %s: path longer than %zu characters", s->path, r->dir,
                 sizeof c->output.dir - 1);

@@ -285,9 +285,11 @@ static int resume_from_checkpoint(Trainer *t, char *err, size_t n)
         return -1;
     }
     free(stored);
-    /* model and data must match to continue; train.steps, probes and checkpoints may change */
+    /* model and data must match to continue; train.steps, probes and checkpoints may change, and
+     * the thread count, which never changes the arithmetic */
     Config a = saved, b = *t->cfg;
     a.train.steps = b.train.steps;
+    a.train.threads = b.train.threads;
     a.train.memory_limit = b.train.memory_limit;
     a.probe = b.probe;
     a.checkpoint = b.checkpoint;
@@ -296,7 +298,7 @@ static int resume_from_checkpoint(Trainer *t, char *err, size_t n)
     char diff[512];
     if (config_diff(&a, &b, diff, sizeof diff) > 0) {
         snprintf(err, n, "%s: cannot resume with a different config (%s); only train.steps, "
-                 "probe.* and checkpoint.* may change", path, diff);
+                 "train.threads, probe.* and checkpoint.* may change", path, diff);
         return -1;
     }
     CkptState st;
