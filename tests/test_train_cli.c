@@ -751,6 +751,29 @@ static void test_one_and_two_threads_agree(void **state)
     }
 }
 
+/* More threads than batch shards: the run says how many the step uses and how to use them all. */
+static void test_threads_beyond_the_shards_are_noted(void **state)
+{
+    (void)state;
+    char run[600], path[700];
+    test_fresh_run(run, sizeof run, "tr_idle_threads");
+    train_ok(run, "--set train.steps=2 --set train.threads=4 --set probe.every=0 "
+                  "--set checkpoint.every=0 --set checkpoint.log_spaced=false");
+    snprintf(path, sizeof path, "%s/log.txt", run);
+    char *log = test_slurp(path, NULL);
+    if (!strstr(log, "note: 4 threads but the batch is in 2 shards: a training step uses 2 of them "
+                     "(train.batch_shards: 4 would use them all)"))
+        fail_msg("%s lacks the idle-threads note:\n%.1500s", path, log);
+    free(log);
+    test_fresh_run(run, sizeof run, "tr_idle_threads4");
+    train_ok(run, "--set train.steps=2 --set train.threads=4 --set train.batch_shards=4 "
+                  "--set probe.every=0 --set checkpoint.every=0 --set checkpoint.log_spaced=false");
+    snprintf(path, sizeof path, "%s/log.txt", run);
+    log = test_slurp(path, NULL);
+    if (strstr(log, "note: ")) fail_msg("%s notes idle threads with 4 shards for 4 threads", path);
+    free(log);
+}
+
 /* metrics.jsonl without the fields that time the run (tok_per_s, probe_seconds). */
 static char *metrics_without_timings(const char *run)
 {
@@ -895,6 +918,7 @@ int main(void)
         cmocka_unit_test(test_torch_loader_reproduces_the_validation_loss),
         cmocka_unit_test(test_one_and_two_threads_agree),
         cmocka_unit_test(test_probes_are_identical_at_one_and_two_threads),
+        cmocka_unit_test(test_threads_beyond_the_shards_are_noted),
         cmocka_unit_test(test_failed_force_keeps_the_earlier_run),
         cmocka_unit_test(test_analyze_reproduces_two_thread_runs),
         cmocka_unit_test(test_alpha0_is_absent_when_key_0_is_blocked),

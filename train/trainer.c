@@ -178,6 +178,20 @@ static void warn_slow_blas(Trainer *t)
 #endif
 }
 
+/* A training step runs one batch shard per thread: threads beyond the shard count wait through
+ * it (only probes and analysis use them), which a user with more cores should hear about. */
+static void note_idle_threads(Trainer *t)
+{
+    int threads = t->cfg->train.threads, shards = t->shards.n, B = t->cfg->train.batch_size;
+    if (shards == 1 || threads <= shards) return;
+    if (B % threads == 0)
+        say(t, "note: %d threads but the batch is in %d shards: a training step uses %d of them "
+            "(train.batch_shards: %d would use them all)\n", threads, shards, shards, threads);
+    else
+        say(t, "note: %d threads but the batch is in %d shards: a training step uses %d of them "
+            "(train.batch_shards must divide train.batch_size %d)\n", threads, shards, shards, B);
+}
+
 static void record_run_info(Trainer *t)
 {
     char path[1200];
@@ -780,6 +794,7 @@ int trainer_run(const Config *cfg, TrainOptions *opt)
         t.shards.n);
     say(&t, "data: %s\n", desc);
     warn_slow_blas(&t);
+    note_idle_threads(&t);
     char warn[512];
     if (t.has_probe && probe_config_warning(&cfg->probe, &cfg->data, &cfg->model, warn, sizeof warn))
         say(&t, "%s\n", warn);
