@@ -49,8 +49,13 @@ static double probe_bytes(const Config *c)
     const ModelConfig *m = &c->model;
     double B = c->probe.n_seq, T = c->probe.seq_len, L = m->n_layer, H = m->n_head, C = m->d_model;
     double Bj = c->probe.jacobian_seq < c->probe.n_seq ? c->probe.jacobian_seq : c->probe.n_seq;
-    double floats = (L + 2) * B * T * C + Bj * T * (C + 1) + L * H * T * T + 4 * L * H * T + 24 * L * H;
-    return arena_bytes(m, B, T) + arena_bytes(m, Bj, T) + 4 * floats + 24 * B * T;
+    /* the Jacobian's samples run one per thread, each with its arena and seed, the threads
+     * beyond the first with a gradient copy of the model (analysis/probe.c) */
+    double S = c->probe.jacobian_samples > 0 ? c->probe.jacobian_samples : 1;
+    double jt = c->train.threads < S ? c->train.threads : S;
+    double floats = (L + 2) * B * T * C + jt * Bj * T * C + S * Bj * (C + T) + L * H * T * T +
+                    4 * L * H * T + 24 * L * H + (jt - 1) * param_floats(m);
+    return arena_bytes(m, B, T) + jt * arena_bytes(m, Bj, T) + 4 * floats + 24 * B * T;
 }
 
 static void add(Budget *b, const char *what, const char *keys, double bytes)

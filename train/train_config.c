@@ -50,7 +50,9 @@ static const KeyDef TRAIN_ROWS[] = {
             "validation loss every N steps (0 = off)"),
     KEY_INT(T_, "train.eval_batches", eval_batches, 1, KEY_BIG, "batches per validation"),
     KEY_U64(T_, "train.seed", seed, "initialisation, data order and masking seed"),
-    KEY_INT(T_, "train.threads", threads, 1, 1024, "OpenBLAS and OpenMP threads"),
+    KEY_INT(T_, "train.threads", threads, 1, 1024,
+            "OpenMP threads: a training step runs one batch shard per thread; probes and one-shard "
+            "steps split their ops over them (OpenBLAS runs single-threaded). Never changes results"),
     KEY_INT(T_, "train.batch_shards", batch_shards, 0, KEY_BIG,
             "equal parts of a micro-batch (whole sequences) whose gradients are computed in "
             "parallel, one per thread, and summed; must divide batch_size; 0 = auto: 2 when "

@@ -312,7 +312,7 @@ static int resume_from_checkpoint(Trainer *t, char *err, size_t n)
     char diff[512];
     if (config_diff(&a, &b, diff, sizeof diff) > 0) {
         snprintf(err, n, "%s: cannot resume with a different config (%s); only train.steps, "
-                 "train.threads, probe.* and checkpoint.* may change", path, diff);
+                 "train.threads, train.memory_limit, probe.*, checkpoint.* and output.* may change", path, diff);
         return -1;
     }
     CkptState st;
