@@ -229,7 +229,7 @@ static Tensor *replica_tensor(const Transformer *m, Transformer *r, Tensor *t)
 /* BlockParams holds nothing but parameter pointers: remapped as an array of them. The model's
  * own pointers are listed in transformer_replica: a new field must be added there. */
 _Static_assert(sizeof(BlockParams) % sizeof(Tensor *) == 0, "BlockParams: parameter pointers only");
-_Static_assert(offsetof(Transformer, sink_token) - offsetof(Transformer, wte) == 10 * sizeof(Tensor *) &&
+_Static_assert(offsetof(Transformer, sink_token) - offsetof(Transformer, wte) == 9 * sizeof(Tensor *) &&
                sizeof(Transformer) == offsetof(Transformer, alibi_slopes) + sizeof(float *),
                "a new Transformer field: remap it in transformer_replica");
 
@@ -237,7 +237,7 @@ void transformer_replica(Transformer *r, const Transformer *m)
 {
     *r = *m;
     params_replica(&r->params, &m->params);
-    Tensor **top[] = {&r->wte, &r->wpe, &r->lnf_w, &r->lnf_b, &r->lm_head, &r->lm_bias,
+    Tensor **top[] = {&r->wte, &r->wpe, &r->lnf_w, &r->lnf_b, &r->lm_head,
                       &r->mlm_w, &r->mlm_b, &r->mlm_ln_w, &r->mlm_ln_b, &r->sink_token};
     for (size_t i = 0; i < sizeof top / sizeof top[0]; i++) *top[i] = replica_tensor(m, r, *top[i]);
     r->blocks = xmalloc((size_t)m->cfg.n_layer * sizeof(BlockParams));

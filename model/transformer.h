@@ -22,7 +22,7 @@ typedef struct {
 typedef struct {
     ModelConfig cfg;
     ParamBlock params;
-    Tensor *wte, *wpe, *lnf_w, *lnf_b, *lm_head, *lm_bias;
+    Tensor *wte, *wpe, *lnf_w, *lnf_b, *lm_head;
     Tensor *mlm_w, *mlm_b, *mlm_ln_w, *mlm_ln_b;     /* bidirectional MLM head transform */
     Tensor *sink_token;                               /* sink: token, (C) */
     BlockParams *blocks;

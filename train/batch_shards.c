@@ -87,11 +87,10 @@ double batch_shards_pass(BatchShards *s, const Batch *b, int record, float scale
     SL_CHECK(b->B == s->n * s->rows, "batch_shards_pass: a batch of %d for %d shards of %d",
              b->B, s->n, s->rows);
     /* each shard's share of the batch mean: its counted positions over the batch's (a shard
-     * with none has loss 0 and share 0; so has a batch with none) */
-    double total = s->n > 1 ? counted_positions(b, 0, b->B) : 1.0;
-    for (int i = 0; i < s->n; i++)
-        s->share[i] = s->n == 1 ? 1.0
-                    : total > 0 ? counted_positions(b, i * s->rows, s->rows) / total : 0.0;
+     * with none has loss 0 and share 0; so has a batch with none; one shard has share 1) */
+    double total = 0.0;
+    for (int i = 0; i < s->n; i++) total += s->share[i] = counted_positions(b, i * s->rows, s->rows);
+    for (int i = 0; i < s->n; i++) s->share[i] = total > 0 ? s->share[i] / total : 0.0;
     /* one shard per thread; the operations inside a shard then run on that thread alone, so
      * with several shards (whatever the thread count) products stay whole */
     int threads = omp_get_max_threads() < s->n ? omp_get_max_threads() : s->n;
